@@ -1,0 +1,69 @@
+/*
+ * dedup.h -- the dedup index: identical pages are stored once.
+ *
+ * Index: XXH3 of the uncompressed page -> object, kept per sharing scope
+ * (one index per scope key: a client id, a uid, or 0 for global), so pages
+ * of different scopes can never meet.  A hash match is always confirmed by
+ * content (pool_compare) before a page shares an object: XXH3 is not
+ * collision resistant and a client could craft collisions.
+ *
+ * Modes: DEDUP_INLINE looks every page up at store time (a hit skips the
+ * compression); DEDUP_OFF stores every page as a new object and leaves
+ * merging to dedup_merge(), a scan run on demand.
+ *
+ * Thread safety: all calls may run concurrently from any thread.
+ */
+#ifndef ZP_DEDUP_H
+#define ZP_DEDUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "pool.h"
+#include "settings.h"
+
+struct dedup;
+
+struct dedup_stats {
+	uint64_t	hits;		/* stores that joined an object */
+	uint64_t	bytes_saved;	/* compressed bytes not stored, total */
+	uint64_t	merged;		/* objects merged by dedup_merge */
+	uint64_t	entries;	/* objects in the index */
+	uint64_t	meta_bytes;	/* index memory */
+};
+
+struct dedup	*dedup_create(struct pool *pool, enum dedup_mode mode);
+void		 dedup_destroy(struct dedup *d);
+
+void		 dedup_set_mode(struct dedup *d, enum dedup_mode mode);
+enum dedup_mode	 dedup_get_mode(struct dedup *d);
+
+/*
+ * Store a page (private memory) within sharing scope `scope`.  Returns 0
+ * with one new reference on *id for the caller; *shared says whether it
+ * joined an existing object (nothing was compressed or allocated).
+ * *csize receives the object's stored size.  Errors as pool_store.
+ */
+int		 dedup_store(struct dedup *d, struct codec_ctx *ctx,
+		     const void *page, uint64_t scope, uint32_t *id,
+		     unsigned *csize, bool *shared);
+
+/* Drop one reference from dedup_store; refs left, or -ENOENT. */
+int		 dedup_put(struct dedup *d, uint32_t id);
+
+/*
+ * On-demand merge: `next` yields the (object, scope) pairs to consider,
+ * returning false when done.  Objects of one scope with identical pages
+ * are merged (pool_merge).  Returns the objects merged by this run.
+ */
+uint64_t	 dedup_merge(struct dedup *d, struct codec_ctx *ctx,
+		     bool (*next)(void *arg, uint32_t *id, uint64_t *scope),
+		     void *arg, uint64_t *scanned);
+
+/* Forget scope `scope`'s index (its last client went away). */
+void		 dedup_drop_scope(struct dedup *d, uint64_t scope);
+
+void		 dedup_stats(struct dedup *d, struct dedup_stats *st);
+
+#endif /* ZP_DEDUP_H */

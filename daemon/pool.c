@@ -1,0 +1,1140 @@
+/*
+ * pool.c -- the compressed page pool (see pool.h for the model).
+ *
+ * Memory layout.  The arena is one memfd mapped once; frame f lives at
+ * arena + f * 4096.  A zspage is a run of 1..16 contiguous frames owned by
+ * one size class and cut into equal slots.  A slot starts with a 4-byte
+ * header: the id of the object in it, or SLOT_FREE | next free slot.  The
+ * header is what lets compaction find an object's record from its slot (as
+ * zsmalloc keeps the handle in the object); it costs 4 bytes an object,
+ * half of zsmalloc's 8.  Huge (raw) objects take a whole frame with no
+ * header: their id is kept in the zspage descriptor instead.
+ *
+ * Metadata.  Object records (16 bytes) and zspage descriptors (24 bytes)
+ * live in chunked tables that never move, so a reader may index them
+ * without the lock that guards their free lists.  frame_map[f] names the
+ * zspage owning frame f, or chains free runs of frames.  All of it is
+ * counted in mem_used_total at its high-water mark, rounded to pages.
+ *
+ * Locking, outermost first:
+ *   class->lock  slots and zspages of one class, and the loc of every
+ *                object in them (compaction rewrites loc under it; loads
+ *                read the slot under it)
+ *   frames_lock  the frame allocator and frame_map
+ *   objs_lock    the free list of object records and zspage descriptors
+ * Reference counts and counters are atomics.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "page.h"
+#include "pool.h"
+
+#define SLOT_HDR		4u
+#define SLOT_FREE		0x80000000u
+#define NONE			0xffffffffu
+#define HUGE_CLASS		(POOL_NR_CLASSES - 1)	/* the raw class: 4096 */
+#define NR_GROUPS		5			/* fullness groups */
+#define GROUP_FULL		(NR_GROUPS - 1)
+#define DEFAULT_ZSPAGE_FRAMES	8u
+#define DEFAULT_HUGE_THRESHOLD	(POOL_PAGE_SIZE - 128)
+#define MAX_HUGE_THRESHOLD	(POOL_PAGE_SIZE - POOL_CLASS_STEP - SLOT_HDR)
+#define MAX_ARENA		(64ull << 30)		/* loc is offset/16 in u32 */
+
+#define CHUNK_SHIFT		14
+#define CHUNK_LEN		(1u << CHUNK_SHIFT)
+#define MAX_CHUNKS		(1u << (31 - CHUNK_SHIFT))
+
+#define OBJ_SAME		0x1u	/* no slot: loc,link hold the word */
+#define OBJ_ALIAS		0x2u	/* merged: loc holds the target id */
+
+struct pool_obj {
+	uint32_t	loc;	/* slot offset / 16, word low half, or target */
+	uint32_t	link;	/* free list when free; word high half */
+	uint32_t	refs;	/* 0: record is free */
+	uint16_t	size;	/* stored bytes: compressed, or 4096 raw */
+	uint16_t	flags;
+};
+
+struct zspage {
+	uint32_t	first;		/* first frame */
+	uint32_t	free_head;	/* free slot list; huge: the object id */
+	uint32_t	next_unused;	/* slots never used yet start here */
+	uint32_t	prev, next;	/* fullness group list, or free list */
+	uint16_t	inuse;
+	uint8_t		cls;		/* class index; HUGE_CLASS for raw */
+	uint8_t		group;
+};
+
+struct size_class {
+	pthread_mutex_t	lock;
+	unsigned	size;		/* slot bytes */
+	unsigned	frames;		/* per zspage */
+	unsigned	objs;		/* slots per zspage */
+	uint32_t	group[NR_GROUPS]; /* list heads, zspage ids */
+	uint64_t	zspages;
+	uint64_t	objects;
+	uint64_t	bytes;		/* compressed bytes stored */
+};
+
+/* A table of fixed records that grows by chunks and never moves. */
+struct chunked {
+	void		*chunk[MAX_CHUNKS];
+	size_t		 elem;
+	uint32_t	 hiwater;	/* ids 1..hiwater-1 have been handed out */
+	uint32_t	 free_head;
+};
+
+struct pool {
+	int		 fd;
+	uint8_t		*arena;
+	uint32_t	 nframes;
+	unsigned	 huge_threshold;
+	unsigned	 max_frames;
+
+	struct size_class class[POOL_NR_CLASSES];
+
+	pthread_mutex_t	 frames_lock;
+	uint32_t	*frame_map;
+	uint32_t	 bump;		/* frames never used start here */
+	uint32_t	 free_runs[POOL_MAX_ZSPAGE_FRAMES + 1];
+	uint64_t	 frames;	/* frames held by zspages */
+
+	pthread_mutex_t	 objs_lock;
+	struct chunked	 objs;
+	struct chunked	 zspages;
+
+	/* counters (atomics) */
+	uint64_t	 live_records;
+	uint64_t	 objects;
+	uint64_t	 compr_bytes;
+	uint64_t	 same_pages;
+	uint64_t	 huge_pages;
+	uint64_t	 refs;
+	uint64_t	 pages_compacted;
+	uint64_t	 objects_moved;
+	uint64_t	 mem_used_max;
+};
+
+#define ATOMIC_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+#define ATOMIC_SUB(p, v)	__atomic_sub_fetch((p), (v), __ATOMIC_RELAXED)
+#define ATOMIC_LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* --- chunked tables ---------------------------------------------------- */
+
+static void *
+chunked_at(const struct chunked *t, uint32_t id)
+{
+	uint8_t	*c = t->chunk[id >> CHUNK_SHIFT];
+
+	return c + (size_t)(id & (CHUNK_LEN - 1)) * t->elem;
+}
+
+/* Caller holds objs_lock.  Returns an id >= 1, or 0 when out of memory. */
+static uint32_t
+chunked_alloc(struct chunked *t, uint32_t *(*next_of)(void *))
+{
+	uint32_t	 id;
+	unsigned	 c;
+
+	if (t->free_head != 0) {
+		id = t->free_head;
+		t->free_head = *next_of(chunked_at(t, id));
+		return id;
+	}
+	id = t->hiwater;
+	c = id >> CHUNK_SHIFT;
+	if (c >= MAX_CHUNKS)
+		return 0;
+	if (t->chunk[c] == NULL &&
+	    (t->chunk[c] = calloc(CHUNK_LEN, t->elem)) == NULL)
+		return 0;
+	__atomic_store_n(&t->hiwater, id + 1, __ATOMIC_RELEASE);
+	return id;
+}
+
+static void
+chunked_free(struct chunked *t, uint32_t id, uint32_t *(*next_of)(void *))
+{
+	*next_of(chunked_at(t, id)) = t->free_head;
+	t->free_head = id;
+}
+
+static uint32_t *
+obj_next(void *o)
+{
+	return &((struct pool_obj *)o)->link;
+}
+
+static uint32_t *
+zspage_next(void *z)
+{
+	return &((struct zspage *)z)->next;
+}
+
+static inline struct pool_obj *
+obj_at(const struct pool *p, uint32_t id)
+{
+	return chunked_at(&p->objs, id);
+}
+
+static inline struct zspage *
+zspage_at(const struct pool *p, uint32_t id)
+{
+	return chunked_at(&p->zspages, id);
+}
+
+/* A record for a live object, or NULL for ids never issued or free. */
+static struct pool_obj *
+obj_lookup(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o;
+
+	if (id == 0 || id >= __atomic_load_n(&p->objs.hiwater, __ATOMIC_ACQUIRE))
+		return NULL;
+	o = obj_at(p, id);
+	return __atomic_load_n(&o->refs, __ATOMIC_ACQUIRE) == 0 ? NULL : o;
+}
+
+static uint32_t
+obj_alloc(struct pool *p)
+{
+	uint32_t	id;
+
+	pthread_mutex_lock(&p->objs_lock);
+	id = chunked_alloc(&p->objs, obj_next);
+	pthread_mutex_unlock(&p->objs_lock);
+	return id;
+}
+
+static void
+obj_release(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o = obj_at(p, id);
+
+	o->flags = 0;
+	o->size = 0;
+	pthread_mutex_lock(&p->objs_lock);
+	chunked_free(&p->objs, id, obj_next);
+	pthread_mutex_unlock(&p->objs_lock);
+	ATOMIC_SUB(&p->live_records, 1);
+}
+
+/* --- frames ------------------------------------------------------------ */
+
+static uint64_t
+pool_meta_bytes(struct pool *p)
+{
+	uint64_t	b;
+
+	b = (uint64_t)ATOMIC_LOAD(&p->objs.hiwater) * sizeof(struct pool_obj);
+	b += (uint64_t)ATOMIC_LOAD(&p->zspages.hiwater) * sizeof(struct zspage);
+	b += (uint64_t)ATOMIC_LOAD(&p->bump) * sizeof(uint32_t);
+	return (b + POOL_PAGE_SIZE - 1) & ~(uint64_t)(POOL_PAGE_SIZE - 1);
+}
+
+static void
+note_mem_used(struct pool *p)
+{
+	uint64_t	used, max;
+
+	used = ATOMIC_LOAD(&p->frames) * POOL_PAGE_SIZE + pool_meta_bytes(p);
+	max = ATOMIC_LOAD(&p->mem_used_max);
+	while (used > max && !__atomic_compare_exchange_n(&p->mem_used_max,
+	    &max, used, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* Take a run of n frames; NONE when the arena is full. */
+static uint32_t
+frames_alloc(struct pool *p, unsigned n)
+{
+	uint32_t	first = NONE, rest;
+	unsigned	m;
+
+	pthread_mutex_lock(&p->frames_lock);
+	if (p->free_runs[n] != NONE) {
+		first = p->free_runs[n];
+		p->free_runs[n] = p->frame_map[first];
+	} else if (p->nframes - p->bump >= n) {
+		first = p->bump;
+		__atomic_store_n(&p->bump, p->bump + n, __ATOMIC_RELAXED);
+	} else {
+		/* Arena full: split a longer free run. */
+		for (m = n + 1; m <= POOL_MAX_ZSPAGE_FRAMES; m++) {
+			if (p->free_runs[m] == NONE)
+				continue;
+			first = p->free_runs[m];
+			p->free_runs[m] = p->frame_map[first];
+			rest = first + n;
+			p->frame_map[rest] = p->free_runs[m - n];
+			p->free_runs[m - n] = rest;
+			break;
+		}
+	}
+	if (first != NONE)
+		ATOMIC_ADD(&p->frames, n);
+	pthread_mutex_unlock(&p->frames_lock);
+	if (first != NONE)
+		note_mem_used(p);
+	return first;
+}
+
+/* Give a run back to the kernel and keep its address range for reuse. */
+static void
+frames_free(struct pool *p, uint32_t first, unsigned n)
+{
+	(void)fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	    (off_t)first * POOL_PAGE_SIZE, (off_t)n * POOL_PAGE_SIZE);
+	pthread_mutex_lock(&p->frames_lock);
+	p->frame_map[first] = p->free_runs[n];
+	p->free_runs[n] = first;
+	ATOMIC_SUB(&p->frames, n);
+	pthread_mutex_unlock(&p->frames_lock);
+}
+
+/* --- zspages ----------------------------------------------------------- */
+
+static unsigned
+zspage_group(const struct size_class *c, const struct zspage *z)
+{
+	if (z->inuse == c->objs)
+		return GROUP_FULL;
+	return (unsigned)z->inuse * (NR_GROUPS - 1) / c->objs;
+}
+
+static void
+group_unlink(struct pool *p, struct size_class *c, uint32_t zid)
+{
+	struct zspage	*z = zspage_at(p, zid);
+
+	if (z->prev != NONE)
+		zspage_at(p, z->prev)->next = z->next;
+	else
+		c->group[z->group] = z->next;
+	if (z->next != NONE)
+		zspage_at(p, z->next)->prev = z->prev;
+}
+
+static void
+group_link(struct pool *p, struct size_class *c, uint32_t zid)
+{
+	struct zspage	*z = zspage_at(p, zid);
+	unsigned	 g = zspage_group(c, z);
+
+	z->group = g;
+	z->prev = NONE;
+	z->next = c->group[g];
+	if (z->next != NONE)
+		zspage_at(p, z->next)->prev = zid;
+	c->group[g] = zid;
+}
+
+static void
+zspage_regroup(struct pool *p, struct size_class *c, uint32_t zid)
+{
+	struct zspage	*z = zspage_at(p, zid);
+
+	if (zspage_group(c, z) == z->group)
+		return;
+	group_unlink(p, c, zid);
+	group_link(p, c, zid);
+}
+
+/* Caller holds c->lock. */
+static uint32_t
+zspage_new(struct pool *p, struct size_class *c, unsigned cls)
+{
+	struct zspage	*z;
+	uint32_t	 zid, first, f;
+
+	if ((first = frames_alloc(p, c->frames)) == NONE)
+		return NONE;
+	pthread_mutex_lock(&p->objs_lock);
+	zid = chunked_alloc(&p->zspages, zspage_next);
+	pthread_mutex_unlock(&p->objs_lock);
+	if (zid == 0) {
+		frames_free(p, first, c->frames);
+		return NONE;
+	}
+	pthread_mutex_lock(&p->frames_lock);
+	for (f = first; f < first + c->frames; f++)
+		p->frame_map[f] = zid;
+	pthread_mutex_unlock(&p->frames_lock);
+	z = zspage_at(p, zid);
+	memset(z, 0, sizeof *z);
+	z->first = first;
+	z->free_head = NONE;
+	z->cls = (uint8_t)cls;
+	c->zspages++;
+	group_link(p, c, zid);
+	return zid;
+}
+
+/* Caller holds c->lock; the zspage is empty. */
+static void
+zspage_free(struct pool *p, struct size_class *c, uint32_t zid)
+{
+	struct zspage	*z = zspage_at(p, zid);
+	uint32_t	 first = z->first;
+
+	group_unlink(p, c, zid);
+	c->zspages--;
+	pthread_mutex_lock(&p->objs_lock);
+	chunked_free(&p->zspages, zid, zspage_next);
+	pthread_mutex_unlock(&p->objs_lock);
+	frames_free(p, first, c->frames);
+}
+
+static inline uint8_t *
+slot_addr(const struct pool *p, const struct size_class *c,
+    const struct zspage *z, uint32_t slot)
+{
+	return p->arena + (size_t)z->first * POOL_PAGE_SIZE +
+	    (size_t)slot * c->size;
+}
+
+static inline uint8_t *
+loc_addr(const struct pool *p, uint32_t loc)
+{
+	return p->arena + (size_t)loc * POOL_CLASS_STEP;
+}
+
+static inline uint32_t
+addr_loc(const struct pool *p, const uint8_t *a)
+{
+	return (uint32_t)((size_t)(a - p->arena) / POOL_CLASS_STEP);
+}
+
+static uint32_t
+loc_zspage(const struct pool *p, uint32_t loc)
+{
+	return p->frame_map[(size_t)loc * POOL_CLASS_STEP / POOL_PAGE_SIZE];
+}
+
+/* Pop a free slot of z, or its first never used one. */
+static uint32_t
+slot_take(struct pool *p, struct size_class *c, struct zspage *z)
+{
+	uint32_t	slot, hdr;
+
+	if (z->free_head == NONE)
+		return z->next_unused++;
+	slot = z->free_head;
+	memcpy(&hdr, slot_addr(p, c, z, slot), SLOT_HDR);
+	z->free_head = hdr == NONE ? NONE : hdr & ~SLOT_FREE;
+	return slot;
+}
+
+/* The fullest zspage of a class with a free slot, or NONE. */
+static uint32_t
+class_fullest(const struct size_class *c)
+{
+	int	g;
+
+	for (g = GROUP_FULL - 1; g >= 0; g--)
+		if (c->group[g] != NONE)
+			return c->group[g];
+	return NONE;
+}
+
+/*
+ * Take a slot in the fullest zspage that has one (fewer, fuller zspages is
+ * what keeps fragmentation down).  Caller holds c->lock.  Returns the slot
+ * address with its header set to id, or NULL when the arena is full.
+ */
+static uint8_t *
+slot_alloc(struct pool *p, struct size_class *c, unsigned cls, uint32_t id)
+{
+	struct zspage	*z;
+	uint32_t	 zid, slot;
+	uint8_t		*a;
+
+	if ((zid = class_fullest(c)) == NONE &&
+	    (zid = zspage_new(p, c, cls)) == NONE)
+		return NULL;
+	z = zspage_at(p, zid);
+	if (cls == HUGE_CLASS) {
+		z->free_head = id;
+		slot = 0;
+	} else {
+		slot = slot_take(p, c, z);
+	}
+	z->inuse++;
+	zspage_regroup(p, c, zid);
+	a = slot_addr(p, c, z, slot);
+	if (cls != HUGE_CLASS)
+		memcpy(a, &id, SLOT_HDR);
+	return a;
+}
+
+/* Caller holds c->lock. */
+static void
+slot_free(struct pool *p, struct size_class *c, uint32_t loc)
+{
+	uint32_t	 zid = loc_zspage(p, loc);
+	struct zspage	*z = zspage_at(p, zid);
+	uint8_t		*a = loc_addr(p, loc);
+	uint32_t	 hdr;
+
+	if (z->cls != HUGE_CLASS) {
+		hdr = z->free_head == NONE ? NONE : z->free_head | SLOT_FREE;
+		memcpy(a, &hdr, SLOT_HDR);
+		z->free_head = (uint32_t)((size_t)(a - slot_addr(p, c, z, 0)) /
+		    c->size);
+	}
+	z->inuse--;
+	if (z->inuse == 0)
+		zspage_free(p, c, zid);
+	else
+		zspage_regroup(p, c, zid);
+}
+
+/* --- classes ----------------------------------------------------------- */
+
+/*
+ * Frames per zspage for a slot size: the count, up to max, that wastes
+ * the smallest fraction of its frames; the smallest such count on a tie,
+ * so a lightly used class pins little memory.
+ */
+static unsigned
+class_frames(unsigned size, unsigned max)
+{
+	unsigned	 n, best = 1;
+	uint64_t	 waste, best_waste = UINT64_MAX;
+
+	for (n = 1; n <= max; n++) {
+		/* waste per frame, scaled to compare fractions exactly */
+		waste = (uint64_t)((n * POOL_PAGE_SIZE) % size) *
+		    (POOL_MAX_ZSPAGE_FRAMES * 720720ull) / n;
+		if (waste < best_waste) {
+			best_waste = waste;
+			best = n;
+		}
+	}
+	return best;
+}
+
+static unsigned
+class_of(const struct pool *p, unsigned len)
+{
+	if (len >= p->huge_threshold)
+		return HUGE_CLASS;
+	return (len + SLOT_HDR + POOL_CLASS_STEP - 1) / POOL_CLASS_STEP - 1;
+}
+
+unsigned
+pool_slot_size(const struct pool *p, unsigned len)
+{
+	return p->class[class_of(p, len)].size;
+}
+
+unsigned
+pool_huge_threshold(const struct pool *p)
+{
+	return p->huge_threshold;
+}
+
+/* --- create / destroy -------------------------------------------------- */
+
+struct pool *
+pool_create(const struct pool_config *cfg, const char **cause)
+{
+	struct pool		*p;
+	struct size_class	*c;
+	unsigned		 i, g;
+
+	if (cfg->arena_bytes < POOL_PAGE_SIZE * POOL_MAX_ZSPAGE_FRAMES ||
+	    cfg->arena_bytes > MAX_ARENA) {
+		*cause = "arena size out of range (64K..64G)";
+		return NULL;
+	}
+	if (cfg->max_zspage_frames > POOL_MAX_ZSPAGE_FRAMES) {
+		*cause = "max_zspage_frames out of range (1..16)";
+		return NULL;
+	}
+	/* below the raw class, so a compressed slot is never 4096 */
+	if (cfg->huge_threshold != 0 && (cfg->huge_threshold < 64 ||
+	    cfg->huge_threshold > MAX_HUGE_THRESHOLD)) {
+		*cause = "huge_threshold out of range (64..4076)";
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof *p)) == NULL) {
+		*cause = "out of memory";
+		return NULL;
+	}
+	p->fd = -1;
+	p->arena = MAP_FAILED;
+	p->frame_map = MAP_FAILED;
+	p->nframes = (uint32_t)(cfg->arena_bytes / POOL_PAGE_SIZE);
+	p->max_frames = cfg->max_zspage_frames ? cfg->max_zspage_frames :
+	    DEFAULT_ZSPAGE_FRAMES;
+	p->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
+	    DEFAULT_HUGE_THRESHOLD;
+	p->objs.elem = sizeof(struct pool_obj);
+	p->objs.hiwater = 1;
+	p->zspages.elem = sizeof(struct zspage);
+	p->zspages.hiwater = 1;
+	pthread_mutex_init(&p->frames_lock, NULL);
+	pthread_mutex_init(&p->objs_lock, NULL);
+	for (i = 0; i <= POOL_MAX_ZSPAGE_FRAMES; i++)
+		p->free_runs[i] = NONE;
+
+	for (i = 0; i < POOL_NR_CLASSES; i++) {
+		c = &p->class[i];
+		pthread_mutex_init(&c->lock, NULL);
+		for (g = 0; g < NR_GROUPS; g++)
+			c->group[g] = NONE;
+		if (i == HUGE_CLASS) {
+			c->size = POOL_PAGE_SIZE;
+			c->frames = 1;
+		} else {
+			c->size = (i + 1) * POOL_CLASS_STEP;
+			c->frames = class_frames(c->size, p->max_frames);
+		}
+		c->objs = c->frames * POOL_PAGE_SIZE / c->size;
+	}
+
+	p->fd = memfd_create(cfg->name ? cfg->name : "zpool", MFD_CLOEXEC);
+	if (p->fd == -1 || ftruncate(p->fd, (off_t)cfg->arena_bytes) == -1) {
+		*cause = "cannot create the arena memfd";
+		goto fail;
+	}
+	p->arena = mmap(NULL, cfg->arena_bytes, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_NORESERVE, p->fd, 0);
+	p->frame_map = mmap(NULL, (size_t)p->nframes * sizeof(uint32_t),
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	    -1, 0);
+	if (p->arena == MAP_FAILED || p->frame_map == MAP_FAILED) {
+		*cause = "cannot map the arena";
+		goto fail;
+	}
+	return p;
+fail:
+	pool_destroy(p);
+	return NULL;
+}
+
+void
+pool_destroy(struct pool *p)
+{
+	unsigned	i;
+
+	if (p == NULL)
+		return;
+	if (p->arena != MAP_FAILED)
+		munmap(p->arena, (size_t)p->nframes * POOL_PAGE_SIZE);
+	if (p->frame_map != MAP_FAILED)
+		munmap(p->frame_map, (size_t)p->nframes * sizeof(uint32_t));
+	if (p->fd != -1)
+		close(p->fd);
+	for (i = 0; i < MAX_CHUNKS; i++) {
+		free(p->objs.chunk[i]);
+		free(p->zspages.chunk[i]);
+	}
+	for (i = 0; i < POOL_NR_CLASSES; i++)
+		pthread_mutex_destroy(&p->class[i].lock);
+	pthread_mutex_destroy(&p->frames_lock);
+	pthread_mutex_destroy(&p->objs_lock);
+	free(p);
+}
+
+/* --- store / load / free ----------------------------------------------- */
+
+static int
+store_same(struct pool *p, uint64_t word, uint32_t *id)
+{
+	struct pool_obj	*o;
+	uint32_t	 nid;
+
+	if ((nid = obj_alloc(p)) == 0)
+		return -ENOMEM;
+	o = obj_at(p, nid);
+	o->loc = (uint32_t)word;
+	o->link = (uint32_t)(word >> 32);
+	o->size = 0;
+	o->flags = OBJ_SAME;
+	__atomic_store_n(&o->refs, 1, __ATOMIC_RELEASE);
+	ATOMIC_ADD(&p->live_records, 1);
+	ATOMIC_ADD(&p->objects, 1);
+	ATOMIC_ADD(&p->same_pages, 1);
+	ATOMIC_ADD(&p->refs, 1);
+	note_mem_used(p);
+	*id = nid;
+	return 0;
+}
+
+/* Put len bytes (compressed, or a raw page when len == 4096) in a slot. */
+static int
+store_bytes(struct pool *p, const void *data, unsigned len, uint32_t *id)
+{
+	unsigned		 cls = class_of(p, len);
+	struct size_class	*c = &p->class[cls];
+	struct pool_obj		*o;
+	uint32_t		 nid;
+	uint8_t			*a;
+
+	if ((nid = obj_alloc(p)) == 0)
+		return -ENOMEM;
+	o = obj_at(p, nid);
+	pthread_mutex_lock(&c->lock);
+	if ((a = slot_alloc(p, c, cls, nid)) == NULL) {
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_lock(&p->objs_lock);
+		chunked_free(&p->objs, nid, obj_next);
+		pthread_mutex_unlock(&p->objs_lock);
+		return -ENOSPC;
+	}
+	if (cls == HUGE_CLASS) {
+		memcpy(a, data, POOL_PAGE_SIZE);
+		len = POOL_PAGE_SIZE;
+	} else {
+		memcpy(a + SLOT_HDR, data, len);
+	}
+	o->loc = addr_loc(p, a);
+	o->size = (uint16_t)len;
+	o->flags = 0;
+	c->objects++;
+	c->bytes += len;
+	__atomic_store_n(&o->refs, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->lock);
+
+	ATOMIC_ADD(&p->live_records, 1);
+	ATOMIC_ADD(&p->objects, 1);
+	ATOMIC_ADD(&p->compr_bytes, len);
+	ATOMIC_ADD(&p->refs, 1);
+	if (cls == HUGE_CLASS)
+		ATOMIC_ADD(&p->huge_pages, 1);
+	*id = nid;
+	return 0;
+}
+
+int
+pool_store(struct pool *p, struct codec_ctx *ctx, const void *page,
+    uint32_t *id, unsigned *csize)
+{
+	uint8_t		buf[POOL_PAGE_SIZE];
+	uint64_t	word;
+	size_t		len;
+	int		r;
+
+	if (page_same_filled(page, &word)) {
+		if (csize != NULL)
+			*csize = 0;
+		return store_same(p, word, id);
+	}
+	/* Output capped at the threshold: lz4 gives up early on noise. */
+	len = codec_compress(ctx, page, POOL_PAGE_SIZE, buf,
+	    p->huge_threshold - 1);
+	if (len == 0)
+		r = store_bytes(p, page, POOL_PAGE_SIZE, id);
+	else
+		r = store_bytes(p, buf, (unsigned)len, id);
+	if (r == 0 && csize != NULL)
+		*csize = len == 0 ? POOL_PAGE_SIZE : (unsigned)len;
+	return r;
+}
+
+/* Follow a merged object to the one holding its bytes. */
+static struct pool_obj *
+obj_data(struct pool *p, uint32_t id, uint32_t *data_id)
+{
+	struct pool_obj	*o;
+
+	if ((o = obj_lookup(p, id)) == NULL)
+		return NULL;
+	if (o->flags & OBJ_ALIAS) {
+		id = o->loc;
+		if ((o = obj_lookup(p, id)) == NULL)
+			return NULL;
+	}
+	if (data_id != NULL)
+		*data_id = id;
+	return o;
+}
+
+uint32_t
+pool_resolve(struct pool *p, uint32_t id)
+{
+	uint32_t	data_id = 0;
+
+	return obj_data(p, id, &data_id) != NULL ? data_id : 0;
+}
+
+/*
+ * Run fn on the stored bytes of id with its class lock held, so that
+ * compaction cannot move them meanwhile.
+ */
+static int
+with_bytes(struct pool *p, uint32_t id,
+    int (*fn)(const uint8_t *, unsigned, void *), void *arg)
+{
+	struct pool_obj		*o;
+	struct size_class	*c;
+	uint64_t		 word;
+	uint8_t			 page[POOL_PAGE_SIZE];
+	unsigned		 cls;
+	int			 r;
+
+again:
+	if ((o = obj_data(p, id, NULL)) == NULL)
+		return -ENOENT;
+	if (o->flags & OBJ_SAME) {
+		word = (uint64_t)o->link << 32 | o->loc;
+		page_fill(page, word);
+		return fn(page, POOL_PAGE_SIZE, arg);
+	}
+	cls = class_of(p, o->size);
+	c = &p->class[cls];
+	pthread_mutex_lock(&c->lock);
+	if (o->flags & OBJ_ALIAS) {
+		/* merged while we looked: its bytes are elsewhere now */
+		pthread_mutex_unlock(&c->lock);
+		goto again;
+	}
+	if (cls == HUGE_CLASS)
+		r = fn(loc_addr(p, o->loc), POOL_PAGE_SIZE, arg);
+	else
+		r = fn(loc_addr(p, o->loc) + SLOT_HDR, o->size, arg);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+struct load_arg {
+	struct codec_ctx	*ctx;
+	uint8_t			*page;
+	const uint8_t		*cmp;
+};
+
+static int
+load_fn(const uint8_t *data, unsigned len, void *arg)
+{
+	struct load_arg	*la = arg;
+
+	if (len == POOL_PAGE_SIZE) {
+		memcpy(la->page, data, POOL_PAGE_SIZE);
+		return 0;
+	}
+	if (codec_decompress(la->ctx, data, len, la->page, POOL_PAGE_SIZE) != 0)
+		return -EIO;
+	return 0;
+}
+
+int
+pool_load(struct pool *p, struct codec_ctx *ctx, uint32_t id, void *page)
+{
+	struct load_arg	la = { ctx, page, NULL };
+
+	return with_bytes(p, id, load_fn, &la);
+}
+
+static int
+compare_fn(const uint8_t *data, unsigned len, void *arg)
+{
+	struct load_arg	*la = arg;
+	int		 r;
+
+	if (len == POOL_PAGE_SIZE)
+		return memcmp(data, la->cmp, POOL_PAGE_SIZE) != 0;
+	if ((r = load_fn(data, len, arg)) != 0)
+		return r;
+	return memcmp(la->page, la->cmp, POOL_PAGE_SIZE) != 0;
+}
+
+int
+pool_compare(struct pool *p, struct codec_ctx *ctx, uint32_t id,
+    const void *page)
+{
+	uint8_t		buf[POOL_PAGE_SIZE];
+	struct load_arg	la = { ctx, buf, page };
+
+	return with_bytes(p, id, compare_fn, &la);
+}
+
+int
+pool_get(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o;
+	uint32_t	 refs;
+
+	if ((o = obj_lookup(p, id)) == NULL)
+		return -ENOENT;
+	refs = ATOMIC_LOAD(&o->refs);
+	do {
+		if (refs == 0)
+			return -ENOENT;
+	} while (!__atomic_compare_exchange_n(&o->refs, &refs, refs + 1, false,
+	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	ATOMIC_ADD(&p->refs, 1);
+	return 0;
+}
+
+/* The last reference went: give the slot and the record back. */
+static void
+obj_destroy(struct pool *p, uint32_t id, struct pool_obj *o)
+{
+	struct size_class	*c;
+	unsigned		 cls;
+	uint32_t		 target;
+
+	if (o->flags & OBJ_ALIAS) {
+		target = o->loc;
+		obj_release(p, id);
+		pool_put(p, target);
+		return;
+	}
+	ATOMIC_SUB(&p->objects, 1);
+	if (o->flags & OBJ_SAME) {
+		ATOMIC_SUB(&p->same_pages, 1);
+		obj_release(p, id);
+		return;
+	}
+	cls = class_of(p, o->size);
+	c = &p->class[cls];
+	pthread_mutex_lock(&c->lock);
+	slot_free(p, c, o->loc);
+	c->objects--;
+	c->bytes -= o->size;
+	pthread_mutex_unlock(&c->lock);
+	ATOMIC_SUB(&p->compr_bytes, o->size);
+	if (cls == HUGE_CLASS)
+		ATOMIC_SUB(&p->huge_pages, 1);
+	obj_release(p, id);
+}
+
+int
+pool_put(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o;
+	uint32_t	 refs;
+
+	if ((o = obj_lookup(p, id)) == NULL)
+		return -ENOENT;
+	refs = ATOMIC_LOAD(&o->refs);
+	do {
+		if (refs == 0)
+			return -ENOENT;
+	} while (!__atomic_compare_exchange_n(&o->refs, &refs, refs - 1, false,
+	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	ATOMIC_SUB(&p->refs, 1);
+	if (refs == 1)
+		obj_destroy(p, id, o);
+	return (int)(refs - 1);
+}
+
+int
+pool_merge(struct pool *p, uint32_t keep, uint32_t dup)
+{
+	struct pool_obj		*d;
+	struct size_class	*c;
+	unsigned		 cls;
+
+	if ((keep = pool_resolve(p, keep)) == 0)
+		return -ENOENT;
+	if (keep == dup)
+		return -EINVAL;
+	/* Our reference on dup keeps a concurrent free from destroying it. */
+	if (pool_get(p, dup) != 0)
+		return -ENOENT;
+	d = obj_at(p, dup);
+	if (d->flags & (OBJ_ALIAS | OBJ_SAME)) {
+		/* same-filled objects hold no pool memory to win back */
+		pool_put(p, dup);
+		return -EINVAL;
+	}
+	if (pool_get(p, keep) != 0) {
+		pool_put(p, dup);
+		return -ENOENT;
+	}
+	/* Under the class lock, so loads of dup see old slot or alias. */
+	cls = class_of(p, d->size);
+	c = &p->class[cls];
+	pthread_mutex_lock(&c->lock);
+	slot_free(p, c, d->loc);
+	c->objects--;
+	c->bytes -= d->size;
+	ATOMIC_SUB(&p->compr_bytes, d->size);
+	ATOMIC_SUB(&p->objects, 1);
+	if (cls == HUGE_CLASS)
+		ATOMIC_SUB(&p->huge_pages, 1);
+	d->loc = keep;
+	d->size = 0;
+	d->flags = OBJ_ALIAS;
+	pthread_mutex_unlock(&c->lock);
+	pool_put(p, dup);
+	return 0;
+}
+
+int
+pool_obj_size(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o;
+
+	if ((o = obj_data(p, id, NULL)) == NULL)
+		return -ENOENT;
+	return o->size;
+}
+
+int
+pool_obj_refs(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o;
+
+	if ((o = obj_lookup(p, id)) == NULL)
+		return -ENOENT;
+	return (int)ATOMIC_LOAD(&o->refs);
+}
+
+/* --- compaction -------------------------------------------------------- */
+
+/* The emptiest zspage of a class that is not full, or NONE. */
+static uint32_t
+class_emptiest(const struct size_class *c)
+{
+	unsigned	g;
+
+	for (g = 0; g < GROUP_FULL; g++)
+		if (c->group[g] != NONE)
+			return c->group[g];
+	return NONE;
+}
+
+/*
+ * Move every object of zspage src into the other zspages of its class,
+ * fullest first, and free src.  Caller holds c->lock and has checked that
+ * the others have room (class_compact's test guarantees it).  Returns the
+ * objects moved.
+ */
+static uint64_t
+zspage_evacuate(struct pool *p, struct size_class *c, uint32_t src)
+{
+	struct zspage	*z = zspage_at(p, src), *dz;
+	struct pool_obj	*o;
+	uint32_t	 slot, id, dst;
+	uint8_t		*from, *to;
+	uint64_t	 moved = 0;
+
+	/* Out of the lists, so it is never its own destination. */
+	group_unlink(p, c, src);
+	for (slot = 0; slot < z->next_unused && z->inuse > 0; slot++) {
+		from = slot_addr(p, c, z, slot);
+		memcpy(&id, from, SLOT_HDR);
+		if (id & SLOT_FREE)
+			continue;
+		if ((dst = class_fullest(c)) == NONE)
+			abort();	/* broken invariant: room was checked */
+		dz = zspage_at(p, dst);
+		to = slot_addr(p, c, dz, slot_take(p, c, dz));
+		o = obj_at(p, id);
+		memcpy(to, from, SLOT_HDR + o->size);
+		o->loc = addr_loc(p, to);
+		dz->inuse++;
+		zspage_regroup(p, c, dst);
+		z->inuse--;
+		moved++;
+	}
+	group_link(p, c, src);
+	zspage_free(p, c, src);
+	return moved;
+}
+
+/* Compact one class; returns frames released. */
+static uint64_t
+class_compact(struct pool *p, struct size_class *c, uint64_t *moved)
+{
+	uint64_t	freed = 0, need;
+	uint32_t	src;
+
+	for (;;) {
+		/* Lock per zspage: stores to this class wait one zspage at most. */
+		pthread_mutex_lock(&c->lock);
+		need = (c->objects + c->objs - 1) / c->objs;
+		if (c->zspages <= need || (src = class_emptiest(c)) == NONE) {
+			pthread_mutex_unlock(&c->lock);
+			return freed;
+		}
+		*moved += zspage_evacuate(p, c, src);
+		pthread_mutex_unlock(&c->lock);
+		freed += c->frames;
+	}
+}
+
+uint64_t
+pool_compact(struct pool *p, uint64_t *moved)
+{
+	uint64_t	freed = 0, m = 0;
+	unsigned	i;
+
+	for (i = 0; i < HUGE_CLASS; i++)
+		freed += class_compact(p, &p->class[i], &m);
+	ATOMIC_ADD(&p->pages_compacted, freed);
+	ATOMIC_ADD(&p->objects_moved, m);
+	if (moved != NULL)
+		*moved = m;
+	return freed;
+}
+
+/* --- walking and statistics -------------------------------------------- */
+
+void
+pool_walk(struct pool *p, void (*fn)(uint32_t, void *), void *arg)
+{
+	uint32_t	id, n;
+
+	n = __atomic_load_n(&p->objs.hiwater, __ATOMIC_ACQUIRE);
+	for (id = 1; id < n; id++)
+		if (obj_lookup(p, id) != NULL)
+			fn(id, arg);
+}
+
+void
+pool_stats(struct pool *p, struct pool_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->objects = ATOMIC_LOAD(&p->objects);
+	st->orig_data_size = ATOMIC_LOAD(&p->live_records) * POOL_PAGE_SIZE;
+	st->compr_data_size = ATOMIC_LOAD(&p->compr_bytes);
+	st->frames = ATOMIC_LOAD(&p->frames);
+	st->meta_bytes = pool_meta_bytes(p);
+	st->mem_used_total = st->frames * POOL_PAGE_SIZE + st->meta_bytes;
+	st->mem_used_max = ATOMIC_LOAD(&p->mem_used_max);
+	if (st->mem_used_max < st->mem_used_total)
+		st->mem_used_max = st->mem_used_total;
+	st->same_pages = ATOMIC_LOAD(&p->same_pages);
+	st->pages_compacted = ATOMIC_LOAD(&p->pages_compacted);
+	st->huge_pages = ATOMIC_LOAD(&p->huge_pages);
+	st->refs = ATOMIC_LOAD(&p->refs);
+	st->objects_moved = ATOMIC_LOAD(&p->objects_moved);
+}
+
+unsigned
+pool_class_stats(struct pool *p, struct pool_class_stats *cs, unsigned n)
+{
+	struct size_class	*c;
+	unsigned		 i, used = 0;
+
+	for (i = 0; i < POOL_NR_CLASSES; i++) {
+		c = &p->class[i];
+		pthread_mutex_lock(&c->lock);
+		if (c->zspages != 0) {
+			if (used < n) {
+				cs[used].size = c->size;
+				cs[used].frames_per_zspage = c->frames;
+				cs[used].objs_per_zspage = c->objs;
+				cs[used].zspages = c->zspages;
+				cs[used].objects = c->objects;
+				cs[used].bytes = c->bytes;
+			}
+			used++;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	return used;
+}

@@ -1,0 +1,147 @@
+/*
+ * pool.h -- the compressed page pool: zsmalloc's ideas in a memfd.
+ *
+ * The pool owns one memfd arena cut into 4 KiB frames.  Compressed pages
+ * live in size classes of 16-byte steps; each class packs its objects into
+ * zspages of 1..POOL_MAX_ZSPAGE_FRAMES contiguous frames, as many as waste
+ * least.  Objects never cross a zspage and may cross frames inside one.
+ * Pages that do not compress below `huge_threshold` are stored raw, one per
+ * frame; same-filled pages (one repeated 64-bit word) take no pool memory.
+ *
+ * Callers hold object ids (uint32_t, never 0): an id names an object record
+ * (location, size, reference count), so compaction moves objects without
+ * anyone else noticing.  A frame counts from the moment a zspage takes it
+ * until the zspage empties, when it is punched out of the memfd
+ * (fallocate(PUNCH_HOLE)) and given back to the kernel.
+ *
+ * Thread safety: every function may be called from any thread at once,
+ * except pool_create/pool_destroy.  Each caller brings its own codec_ctx
+ * (codec contexts are per thread).  Locking is described in pool.c.
+ */
+#ifndef ZP_POOL_H
+#define ZP_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+#define POOL_PAGE_SIZE		4096u
+#define POOL_CLASS_STEP		16u
+#define POOL_MAX_ZSPAGE_FRAMES	16u
+#define POOL_NR_CLASSES		(POOL_PAGE_SIZE / POOL_CLASS_STEP)
+
+struct pool;
+
+struct pool_config {
+	uint64_t	arena_bytes;	/* virtual size of the memfd arena */
+	unsigned	max_zspage_frames; /* 1..16; 0: default (8) */
+	unsigned	huge_threshold;	/* compressed >= this is stored raw;
+					   0: default */
+	const char	*name;		/* memfd name, for /proc/PID/fd */
+};
+
+/* Counters: exact at any quiescent moment. */
+struct pool_stats {
+	uint64_t	orig_data_size;	/* bytes of pages stored (objects) */
+	uint64_t	compr_data_size;/* compressed bytes (raw: 4096) */
+	uint64_t	mem_used_total;	/* frames * 4096 + meta_bytes */
+	uint64_t	mem_used_max;	/* high-water mark of mem_used_total */
+	uint64_t	same_pages;	/* same-filled objects */
+	uint64_t	pages_compacted;/* frames freed by compaction, total */
+	uint64_t	huge_pages;	/* objects stored raw */
+	uint64_t	objects;	/* live objects, all kinds */
+	uint64_t	frames;		/* frames held by zspages */
+	uint64_t	meta_bytes;	/* object records + zspage descriptors */
+	uint64_t	refs;		/* references to live objects */
+	uint64_t	objects_moved;	/* by compaction, total */
+};
+
+/* Occupancy of one size class. */
+struct pool_class_stats {
+	unsigned	size;		/* object slot size, bytes */
+	unsigned	frames_per_zspage;
+	unsigned	objs_per_zspage;
+	uint64_t	zspages;
+	uint64_t	objects;	/* live objects */
+	uint64_t	bytes;		/* compressed bytes stored */
+};
+
+/* Create a pool; NULL with *cause set on failure (memfd, mmap, memory). */
+struct pool	*pool_create(const struct pool_config *cfg, const char **cause);
+void		 pool_destroy(struct pool *p);
+
+/*
+ * Store one page.  The page must be private memory (never a client's
+ * mapping: it is read more than once).  Returns 0 and a new object id with
+ * one reference in *id, or -ENOSPC (arena full), -ENOMEM (metadata).
+ * If `csize` is not NULL it receives the stored size (0 for same-filled).
+ */
+int		 pool_store(struct pool *p, struct codec_ctx *ctx,
+		     const void *page, uint32_t *id, unsigned *csize);
+
+/*
+ * Merge `dup` into `keep` (two objects with identical pages): dup's slot is
+ * freed and dup becomes an alias that loads keep's bytes; keep gains one
+ * reference, dropped when dup's last reference goes.  Holders of dup need
+ * not be told.  The caller must have checked the contents are identical
+ * (pool_compare).  0, -ENOENT, or -EINVAL (same object, or dup is an alias
+ * already).
+ */
+int		 pool_merge(struct pool *p, uint32_t keep, uint32_t dup);
+
+/* Load object `id` into page.  0, -ENOENT (no such object), -EIO. */
+int		 pool_load(struct pool *p, struct codec_ctx *ctx, uint32_t id,
+		     void *page);
+
+/* Compare object `id` with page: 0 equal, 1 differ, or -ENOENT/-EIO. */
+int		 pool_compare(struct pool *p, struct codec_ctx *ctx,
+		     uint32_t id, const void *page);
+
+/* Take one more reference.  0 or -ENOENT. */
+int		 pool_get(struct pool *p, uint32_t id);
+
+/*
+ * Drop one reference; the last one frees the object.  Returns the
+ * references left (>= 0), or -ENOENT for an unknown or freed id (a double
+ * free), which changes nothing.
+ */
+int		 pool_put(struct pool *p, uint32_t id);
+
+/* Stored size of `id` (0 for same-filled), or -ENOENT. */
+int		 pool_obj_size(struct pool *p, uint32_t id);
+
+/* The object `id` loads from: itself, or what it was merged into. */
+uint32_t	 pool_resolve(struct pool *p, uint32_t id);
+
+/* References held on `id`, or -ENOENT. */
+int		 pool_obj_refs(struct pool *p, uint32_t id);
+
+/*
+ * Compaction: move objects from the emptiest zspages of each class into the
+ * fullest, and give the emptied frames back.  Returns frames released.
+ * `moved` (may be NULL) receives the objects moved.
+ */
+uint64_t	 pool_compact(struct pool *p, uint64_t *moved);
+
+/*
+ * Walk every live object: fn(id, arg) for each.  The walk holds no lock
+ * while fn runs; objects stored or freed meanwhile may or may not be seen.
+ */
+void		 pool_walk(struct pool *p, void (*fn)(uint32_t, void *),
+		     void *arg);
+
+void		 pool_stats(struct pool *p, struct pool_stats *st);
+
+/* Per-class occupancy: fills up to n entries, returns classes in use. */
+unsigned	 pool_class_stats(struct pool *p, struct pool_class_stats *cs,
+		     unsigned n);
+
+/* Size of the slot an object of compressed length len occupies. */
+unsigned	 pool_slot_size(const struct pool *p, unsigned len);
+
+/* Compressed length at and above which a page is stored raw. */
+unsigned	 pool_huge_threshold(const struct pool *p);
+
+#endif /* ZP_POOL_H */

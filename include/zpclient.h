@@ -1,0 +1,162 @@
+/*
+ * zpclient.h -- libzpclient, the client library of zpoold.
+ *
+ * An application offloads cold 4 KiB pages to the zpoold daemon, which keeps
+ * them compressed (and deduplicated) in a shared pool, and gets them back by
+ * handle.  Page bytes never travel on the socket: at connect time the library
+ * creates a sealed memfd of `slots` page slots (the staging area), passes it
+ * to the daemon once, and requests then name slots.  The daemon copies a page
+ * out of its slot before it looks at it, and decompresses loads straight into
+ * the slot.
+ *
+ * Conventions:
+ *   - Every call returns 0 (or a count) on success and a negative ZP_E* code
+ *     on failure; zp_strerror() turns a code into text.
+ *   - A handle is an opaque non-zero 64-bit number, valid only on the
+ *     connection that stored it.  Another connection using it gets ZP_ENOENT.
+ *   - All calls on one zp_client are thread-safe: several threads may store,
+ *     load and free at once; requests are pipelined on one socket.
+ *   - The library never exits, never prints, and installs no signal handler.
+ *     It ignores SIGPIPE on its own socket (MSG_NOSIGNAL).
+ *   - When the daemon goes away, every pending and later call fails with
+ *     ZP_ECONNRESET; pages stored on that connection are gone.
+ */
+#ifndef ZPCLIENT_H
+#define ZPCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZP_PAGE_SIZE		4096
+#define ZP_PROTOCOL_VERSION	1
+
+/* Default socket path; the environment variable ZPOOLD_SOCKET overrides it. */
+#define ZP_DEFAULT_SOCKET	"/run/zpoold/zpoold.sock"
+#define ZP_SOCKET_ENV		"ZPOOLD_SOCKET"
+
+/* Error codes: negative, with the values of the matching Linux errno. */
+#define ZP_OK		0
+#define ZP_EPERM	(-1)	/* admin request from a non-admin peer */
+#define ZP_ENOENT	(-2)	/* unknown, freed or foreign handle */
+#define ZP_EIO		(-5)	/* stored data failed to decompress */
+#define ZP_EAGAIN	(-11)	/* no completion ready (zp_poll) */
+#define ZP_ENOMEM	(-12)	/* out of memory (client or daemon) */
+#define ZP_EBUSY	(-16)	/* too many connections for this uid */
+#define ZP_EINVAL	(-22)	/* bad argument: slot, size, batch length */
+#define ZP_ENOSPC	(-28)	/* budget or limit reached: page not stored */
+#define ZP_EPROTO	(-71)	/* protocol violation or version mismatch */
+#define ZP_EMSGSIZE	(-90)	/* batch larger than the daemon accepts */
+#define ZP_ECONNRESET	(-104)	/* the daemon closed the connection */
+#define ZP_ENOTCONN	(-107)	/* cannot connect to the daemon */
+
+typedef struct zp_client zp_client;
+typedef uint64_t zp_handle;
+typedef uint64_t zp_ticket;
+
+struct zp_options {
+	const char	*socket_path;	/* NULL: $ZPOOLD_SOCKET, then ZP_DEFAULT_SOCKET */
+	const char	*name;		/* NULL: the program name */
+	unsigned	 slots;		/* staging slots; 0: 256 (1 MiB) */
+};
+
+/*
+ * Connect to the daemon.  `opts` may be NULL for all defaults.  On success
+ * stores the new client in *out and returns 0.  Errors: ZP_ENOTCONN (no
+ * daemon at the path), ZP_EBUSY (per-uid connection cap), ZP_EPROTO
+ * (version mismatch), ZP_ENOMEM, ZP_EINVAL.
+ */
+int	zp_connect(const struct zp_options *opts, zp_client **out);
+
+/*
+ * Close the connection and free the client.  The daemon frees every page
+ * this connection stored.  Must not race with other calls on `c`.
+ */
+void	zp_close(zp_client *c);
+
+/*
+ * Store one page (ZP_PAGE_SIZE bytes).  The page is copied into a staging
+ * slot; the caller's buffer is not referenced after return.  Returns 0 and
+ * sets *handle, or ZP_ENOSPC (budget or limit: the caller still holds the
+ * page, nothing was stored), ZP_ECONNRESET, ZP_ENOMEM.
+ */
+int	zp_store(zp_client *c, const void *page, zp_handle *handle);
+
+/* Load the page of `handle` into `page`.  ZP_ENOENT, ZP_EIO, ZP_ECONNRESET. */
+int	zp_load(zp_client *c, zp_handle handle, void *page);
+
+/* Free `handle`.  ZP_ENOENT for unknown, foreign or already freed handles. */
+int	zp_free(zp_client *c, zp_handle handle);
+
+/*
+ * Batches: n pages at pages + i * ZP_PAGE_SIZE.  Batches larger than the
+ * daemon's max_batch or than the staging area are split by the library.
+ * Each page gets its own result in results[i] (0 or a ZP_E* code); for
+ * stores, handles[i] is set where results[i] == 0.  The return value is the
+ * number of pages that succeeded, or a negative code when the whole call
+ * failed (ZP_ECONNRESET, ZP_EINVAL, ZP_ENOMEM).  `results` may be NULL.
+ * A store batch that meets the budget stores what fits: earlier pages keep
+ * their handles, the rest get ZP_ENOSPC.
+ */
+int	zp_store_batch(zp_client *c, const void *pages, size_t n,
+	    zp_handle *handles, int *results);
+int	zp_load_batch(zp_client *c, const zp_handle *handles, size_t n,
+	    void *pages, int *results);
+int	zp_free_batch(zp_client *c, const zp_handle *handles, size_t n,
+	    int *results);
+
+/*
+ * Asynchronous store: copy up to n pages into staging slots, send the
+ * request, and return at once with a ticket in *ticket; the daemon's
+ * workers compress while the caller goes on.  `pages` may be reused as soon
+ * as the call returns.  Blocks only while every staging slot is taken by
+ * earlier unfinished requests.  n must be <= the daemon's max_batch.
+ * Returns 0, ZP_EINVAL, ZP_ECONNRESET, ZP_ENOMEM.
+ */
+int	zp_store_async(zp_client *c, const void *pages, size_t n,
+	    zp_ticket *ticket);
+
+/*
+ * Collect an asynchronous store: wait until `ticket` completes, then fill
+ * handles[i] / results[i] (as zp_store_batch) for its n pages.  `max` is the
+ * room in the arrays and must be >= the ticket's n.  Returns the number of
+ * pages stored, or ZP_ENOENT (unknown ticket), ZP_EINVAL, ZP_ECONNRESET.
+ * zp_poll is the same but returns ZP_EAGAIN instead of waiting.
+ */
+int	zp_wait(zp_client *c, zp_ticket ticket, zp_handle *handles,
+	    int *results, size_t max);
+int	zp_poll(zp_client *c, zp_ticket ticket, zp_handle *handles,
+	    int *results, size_t max);
+
+struct zp_stats {
+	uint64_t	client_id;
+	uint64_t	pages_stored;	/* live handles of this connection */
+	uint64_t	orig_bytes;
+	uint64_t	compr_bytes;
+	uint64_t	charged_bytes;	/* what this client's limit is charged */
+	uint64_t	limit_bytes;	/* 0: no limit */
+	uint64_t	shared_pages;	/* pages sharing an object */
+	uint64_t	refused_stores;
+	/* the pool as a whole */
+	uint64_t	pool_orig_data_size;
+	uint64_t	pool_compr_data_size;
+	uint64_t	pool_mem_used_total;
+	uint64_t	pool_mem_limit;
+};
+
+/* This connection's figures and the pool's.  ZP_ECONNRESET, ZP_ENOMEM. */
+int	zp_stats(zp_client *c, struct zp_stats *st);
+
+/* Static text for a ZP_E* code ("unknown error" for anything else). */
+const char *zp_strerror(int code);
+
+/* The socket path zp_connect would use for `path` (NULL: the default). */
+const char *zp_socket_path(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZPCLIENT_H */

@@ -1,0 +1,555 @@
+/*
+ * test_pool.c -- CUnit suite for daemon/pool.c.
+ *
+ * The long randomized test keeps a reference model (for every live object:
+ * its page's seed and its stored size) and after every step checks the
+ * pool's counters against sums over the model; at the end every frame must
+ * be back.
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "codec.h"
+#include "page.h"
+#include "pool.h"
+
+#define PG	POOL_PAGE_SIZE
+
+static struct codec_ctx	*lz4;
+
+static uint64_t
+rng(uint64_t *s)
+{
+	/* splitmix64: fast and good enough to make test pages */
+	uint64_t	z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/*
+ * A page from a seed: `noise` random bytes then a repeating text-like
+ * pattern, so the compressed size grows with noise and covers every class.
+ */
+static void
+make_page(uint8_t *page, uint64_t seed, unsigned noise)
+{
+	uint64_t	s = seed, r = 0;
+	unsigned	i;
+
+	for (i = 0; i < noise; i++) {
+		if (i % 8 == 0)
+			r = rng(&s);
+		page[i] = (uint8_t)(r >> (8 * (i % 8)));
+	}
+	for (; i < PG; i++)
+		page[i] = (uint8_t)("zpool page "[i % 11] + (seed & 7));
+}
+
+static struct pool *
+new_pool(uint64_t arena, unsigned frames)
+{
+	struct pool_config	 cfg = { .arena_bytes = arena,
+				    .max_zspage_frames = frames,
+				    .name = "test" };
+	const char		*cause = NULL;
+	struct pool		*p = pool_create(&cfg, &cause);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	return p;
+}
+
+static void
+check_empty(struct pool *p)
+{
+	struct pool_stats	st;
+
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, 0);
+	CU_ASSERT_EQUAL(st.frames, 0);
+	CU_ASSERT_EQUAL(st.compr_data_size, 0);
+	CU_ASSERT_EQUAL(st.orig_data_size, 0);
+	CU_ASSERT_EQUAL(st.same_pages, 0);
+	CU_ASSERT_EQUAL(st.huge_pages, 0);
+	CU_ASSERT_EQUAL(st.refs, 0);
+}
+
+static void
+test_bad_config(void)
+{
+	struct pool_config	 cfg = { .arena_bytes = 1024 };
+	const char		*cause = NULL;
+
+	CU_ASSERT_PTR_NULL(pool_create(&cfg, &cause));
+	CU_ASSERT_PTR_NOT_NULL(cause);
+	cfg.arena_bytes = 1ull << 40;
+	CU_ASSERT_PTR_NULL(pool_create(&cfg, &cause));
+	cfg.arena_bytes = 1 << 20;
+	cfg.max_zspage_frames = 17;
+	CU_ASSERT_PTR_NULL(pool_create(&cfg, &cause));
+	cfg.max_zspage_frames = 0;
+	cfg.huge_threshold = 5000;
+	CU_ASSERT_PTR_NULL(pool_create(&cfg, &cause));
+}
+
+/* Every class, from the smallest compressed page to raw, round-trips. */
+static void
+test_every_class(void)
+{
+	struct pool		*p = new_pool(256 << 20, 0);
+	struct pool_class_stats	 cs[POOL_NR_CLASSES + 1];
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 ids[PG / 4 + 1];
+	unsigned		 noise, n = 0, csize, seen[POOL_NR_CLASSES + 1];
+	unsigned		 used, i, maxslot = 0;
+
+	memset(seen, 0, sizeof seen);
+	for (noise = 0; noise <= PG; noise += 4) {
+		make_page(page, noise, noise);
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &ids[n], &csize),
+		    0);
+		CU_ASSERT(csize == PG || csize < pool_huge_threshold(p));
+		seen[pool_slot_size(p, csize) / POOL_CLASS_STEP - 1]++;
+		n++;
+	}
+	for (i = 0, noise = 0; i < n; i++, noise += 4) {
+		make_page(page, noise, noise);
+		CU_ASSERT_EQUAL(pool_load(p, lz4, ids[i], out), 0);
+		CU_ASSERT(memcmp(page, out, PG) == 0);
+		CU_ASSERT_EQUAL(pool_compare(p, lz4, ids[i], page), 0);
+	}
+	used = pool_class_stats(p, cs, POOL_NR_CLASSES + 1);
+	for (i = 0; i < used && i < POOL_NR_CLASSES + 1; i++) {
+		CU_ASSERT(cs[i].objs_per_zspage * cs[i].size <=
+		    cs[i].frames_per_zspage * PG);
+		if (cs[i].size < PG && cs[i].size > maxslot)
+			maxslot = cs[i].size;
+	}
+	/* the sweep reached the largest compressed class */
+	CU_ASSERT(maxslot + POOL_CLASS_STEP >= pool_huge_threshold(p));
+	CU_ASSERT(used > 200);
+	for (i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(pool_put(p, ids[i]), 0);
+	check_empty(p);
+	pool_destroy(p);
+}
+
+static void
+test_same_and_huge(void)
+{
+	struct pool		*p = new_pool(16 << 20, 0);
+	struct pool_stats	 st;
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 zero, same, huge;
+	unsigned		 csize;
+	uint64_t		 s = 42;
+	unsigned		 i;
+
+	memset(page, 0, PG);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &zero, &csize), 0);
+	CU_ASSERT_EQUAL(csize, 0);
+	page_fill(page, 0xdeadbeefcafef00dull);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &same, &csize), 0);
+	CU_ASSERT_EQUAL(csize, 0);
+	for (i = 0; i < PG; i += 8) {
+		uint64_t r = rng(&s);
+		memcpy(page + i, &r, 8);
+	}
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &huge, &csize), 0);
+	CU_ASSERT_EQUAL(csize, PG);
+
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.same_pages, 2);
+	CU_ASSERT_EQUAL(st.huge_pages, 1);
+	CU_ASSERT_EQUAL(st.frames, 1);		/* only the raw page */
+	CU_ASSERT_EQUAL(st.compr_data_size, PG);
+	CU_ASSERT_EQUAL(st.orig_data_size, 3 * PG);
+
+	CU_ASSERT_EQUAL(pool_load(p, lz4, huge, out), 0);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, same, out), 0);
+	page_fill(page, 0xdeadbeefcafef00dull);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, zero, out), 0);
+	memset(page, 0, PG);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+
+	CU_ASSERT_EQUAL(pool_put(p, zero), 0);
+	CU_ASSERT_EQUAL(pool_put(p, same), 0);
+	CU_ASSERT_EQUAL(pool_put(p, huge), 0);
+	check_empty(p);
+	pool_destroy(p);
+}
+
+/* Unknown, freed and out-of-range ids: an error, and nothing changes. */
+static void
+test_bad_ids(void)
+{
+	struct pool		*p = new_pool(16 << 20, 0);
+	struct pool_stats	 a, b;
+	uint8_t			 page[PG];
+	uint32_t		 id, keep;
+
+	make_page(page, 1, 100);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &keep, NULL), 0);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &id, NULL), 0);
+	CU_ASSERT_EQUAL(pool_put(p, id), 0);
+	pool_stats(p, &a);
+
+	CU_ASSERT_EQUAL(pool_put(p, id), -ENOENT);	/* double free */
+	CU_ASSERT_EQUAL(pool_put(p, 0), -ENOENT);
+	CU_ASSERT_EQUAL(pool_put(p, 0x7fffffff), -ENOENT);
+	CU_ASSERT_EQUAL(pool_put(p, UINT32_MAX), -ENOENT);
+	CU_ASSERT_EQUAL(pool_get(p, id), -ENOENT);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, id, page), -ENOENT);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, 12345678, page), -ENOENT);
+	CU_ASSERT_EQUAL(pool_compare(p, lz4, id, page), -ENOENT);
+	CU_ASSERT_EQUAL(pool_obj_size(p, id), -ENOENT);
+	CU_ASSERT_EQUAL(pool_merge(p, keep, id), -ENOENT);
+	CU_ASSERT_EQUAL(pool_merge(p, keep, keep), -EINVAL);
+
+	pool_stats(p, &b);
+	CU_ASSERT(memcmp(&a, &b, sizeof a) == 0);
+	CU_ASSERT_EQUAL(pool_put(p, keep), 0);
+	check_empty(p);
+	pool_destroy(p);
+}
+
+/* A full arena refuses with -ENOSPC and keeps everything already in. */
+static void
+test_arena_exhaustion(void)
+{
+	struct pool	*p = new_pool(64 * PG, 1);
+	uint8_t		 page[PG], out[PG];
+	uint32_t	 ids[200];
+	unsigned	 n, i;
+	int		 r = 0;
+
+	for (n = 0; n < 200; n++) {
+		make_page(page, n, PG);		/* raw: one frame each */
+		if ((r = pool_store(p, lz4, page, &ids[n], NULL)) != 0)
+			break;
+	}
+	CU_ASSERT_EQUAL(r, -ENOSPC);
+	CU_ASSERT_EQUAL(n, 64);
+	for (i = 0; i < n; i++) {
+		make_page(page, i, PG);
+		CU_ASSERT_EQUAL(pool_load(p, lz4, ids[i], out), 0);
+		CU_ASSERT(memcmp(page, out, PG) == 0);
+	}
+	/* a freed frame is usable again */
+	CU_ASSERT_EQUAL(pool_put(p, ids[7]), 0);
+	make_page(page, 7, PG);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &ids[7], NULL), 0);
+	for (i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(pool_put(p, ids[i]), 0);
+	check_empty(p);
+	pool_destroy(p);
+}
+
+struct model_obj {
+	uint32_t	id;
+	uint64_t	seed;
+	unsigned	noise;
+	unsigned	size;
+	unsigned	refs;
+};
+
+static void
+model_check(struct pool *p, const struct model_obj *m, unsigned n)
+{
+	struct pool_stats	st;
+	uint64_t		compr = 0, same = 0, huge = 0, refs = 0;
+	unsigned		i;
+
+	for (i = 0; i < n; i++) {
+		compr += m[i].size;
+		same += m[i].size == 0;
+		huge += m[i].size == PG;
+		refs += m[i].refs;
+	}
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, n);
+	CU_ASSERT_EQUAL(st.compr_data_size, compr);
+	CU_ASSERT_EQUAL(st.same_pages, same);
+	CU_ASSERT_EQUAL(st.huge_pages, huge);
+	CU_ASSERT_EQUAL(st.refs, refs);
+	CU_ASSERT_EQUAL(st.orig_data_size, (uint64_t)n * PG);
+	/* frames can never be fewer than the compressed bytes need */
+	CU_ASSERT(st.frames * PG >= compr);
+	CU_ASSERT_EQUAL(st.mem_used_total, st.frames * PG + st.meta_bytes);
+	CU_ASSERT(st.mem_used_max >= st.mem_used_total);
+}
+
+static void
+model_verify_all(struct pool *p, const struct model_obj *m, unsigned n)
+{
+	uint8_t		page[PG], out[PG];
+	unsigned	i, bad = 0;
+
+	for (i = 0; i < n; i++) {
+		make_page(page, m[i].seed, m[i].noise);
+		if (m[i].noise == 1)
+			memset(page, (int)(m[i].seed & 0xff), PG);
+		if (pool_load(p, lz4, m[i].id, out) != 0 ||
+		    memcmp(page, out, PG) != 0)
+			bad++;
+		if (pool_obj_size(p, m[i].id) != (int)m[i].size)
+			bad++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* Long random store/get/put/compact sequences against a model. */
+static void
+test_random_model(void)
+{
+	struct pool		*p = new_pool(512 << 20, 0);
+	struct model_obj	*m;
+	struct pool_stats	 st;
+	uint8_t			 page[PG];
+	uint64_t		 s = 7, freed, moved;
+	unsigned		 n = 0, cap = 20000, step, i, csize;
+	int			 r;
+
+	m = calloc(cap, sizeof *m);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	for (step = 0; step < 60000; step++) {
+		r = (int)(rng(&s) % 100);
+		if (r < 55 && n < cap) {
+			m[n].seed = rng(&s);
+			/* mostly compressible, some raw, some same-filled */
+			m[n].noise = (unsigned)(rng(&s) % 100 < 8 ? PG :
+			    rng(&s) % 100 < 5 ? 1 : rng(&s) % 3000);
+			make_page(page, m[n].seed, m[n].noise);
+			if (m[n].noise == 1)
+				memset(page, (int)(m[n].seed & 0xff), PG);
+			CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page,
+			    &m[n].id, &csize), 0);
+			m[n].size = csize;
+			m[n].refs = 1;
+			n++;
+		} else if (r < 60 && n > 0) {
+			i = (unsigned)(rng(&s) % n);
+			CU_ASSERT_EQUAL(pool_get(p, m[i].id), 0);
+			m[i].refs++;
+		} else if (r < 99 && n > 0) {
+			i = (unsigned)(rng(&s) % n);
+			CU_ASSERT_EQUAL(pool_put(p, m[i].id),
+			    (int)m[i].refs - 1);
+			if (--m[i].refs == 0)
+				m[i] = m[--n];
+		} else {
+			pool_stats(p, &st);
+			freed = pool_compact(p, &moved);
+			model_check(p, m, n);
+			model_verify_all(p, m, n);
+			CU_ASSERT(freed <= st.frames);
+		}
+		if (step % 5000 == 0) {
+			model_check(p, m, n);
+			model_verify_all(p, m, n);
+		}
+	}
+	model_check(p, m, n);
+	model_verify_all(p, m, n);
+	/* free everything: every frame must come back */
+	while (n > 0) {
+		n--;
+		while (m[n].refs-- > 0)
+			pool_put(p, m[n].id);
+	}
+	check_empty(p);
+	free(m);
+	pool_destroy(p);
+}
+
+/* Freeing most objects then compacting gives frames back, data intact. */
+static void
+test_compaction(void)
+{
+	struct pool		*p = new_pool(256 << 20, 0);
+	struct model_obj	*m;
+	struct pool_stats	 before, after;
+	uint8_t			 page[PG];
+	uint64_t		 freed, moved = 0;
+	unsigned		 n = 0, i, k = 0, csize;
+
+	m = calloc(20000, sizeof *m);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	for (i = 0; i < 20000; i++) {
+		m[i].seed = i;
+		m[i].noise = 600 + (i % 7) * 16;
+		make_page(page, m[i].seed, m[i].noise);
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &m[i].id,
+		    &csize), 0);
+		m[i].size = csize;
+		m[i].refs = 1;
+	}
+	n = 20000;
+	/* free 3 of every 4: leaves every zspage sparsely used */
+	for (i = 0; i < n; i++) {
+		if (i % 4 == 0) {
+			m[k++] = m[i];
+			continue;
+		}
+		CU_ASSERT_EQUAL(pool_put(p, m[i].id), 0);
+	}
+	n = k;
+	pool_stats(p, &before);
+	freed = pool_compact(p, &moved);
+	pool_stats(p, &after);
+	CU_ASSERT(freed > 0);
+	CU_ASSERT(moved > 0);
+	CU_ASSERT_EQUAL(before.frames - after.frames, freed);
+	CU_ASSERT_EQUAL(after.pages_compacted, freed);
+	/* the result is as dense as the class layout allows (~1/4) */
+	CU_ASSERT(after.frames * 3 < before.frames);
+	model_check(p, m, n);
+	model_verify_all(p, m, n);
+	/* a second pass finds nothing more to do */
+	CU_ASSERT_EQUAL(pool_compact(p, NULL), 0);
+	for (i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(pool_put(p, m[i].id), 0);
+	check_empty(p);
+	free(m);
+	pool_destroy(p);
+}
+
+static void
+test_merge(void)
+{
+	struct pool		*p = new_pool(16 << 20, 0);
+	struct pool_stats	 st;
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 a, b, z1, z2;
+
+	make_page(page, 5, 500);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &a, NULL), 0);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &b, NULL), 0);
+	CU_ASSERT_EQUAL(pool_compare(p, lz4, a, page), 0);
+	CU_ASSERT_EQUAL(pool_merge(p, a, b), 0);
+	CU_ASSERT_EQUAL(pool_merge(p, a, b), -EINVAL);	/* already merged */
+	CU_ASSERT_EQUAL(pool_resolve(p, b), a);
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, 1);
+	CU_ASSERT_EQUAL(st.orig_data_size, 2 * PG);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, b, out), 0);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+	/* dropping a first keeps b's bytes alive */
+	CU_ASSERT_EQUAL(pool_put(p, a), 1);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, b, out), 0);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+	CU_ASSERT_EQUAL(pool_put(p, b), 0);
+	/* same-filled objects hold no memory: nothing to merge */
+	memset(page, 0, PG);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &z1, NULL), 0);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &z2, NULL), 0);
+	CU_ASSERT_EQUAL(pool_merge(p, z1, z2), -EINVAL);
+	pool_put(p, z1);
+	pool_put(p, z2);
+	check_empty(p);
+	pool_destroy(p);
+}
+
+/* Several threads storing, loading, freeing while another compacts. */
+struct thr {
+	struct pool	*p;
+	unsigned	 seed;
+	unsigned	 bad;
+};
+
+static void *
+stress_worker(void *arg)
+{
+	struct thr		*t = arg;
+	struct codec_ctx	*ctx;
+	struct codec_spec	 spec = { CODEC_LZ4, 1 };
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 ids[64];
+	unsigned		 round, i, noise;
+
+	ctx = codec_ctx_new(&spec);
+	for (round = 0; round < 300; round++) {
+		for (i = 0; i < 64; i++) {
+			noise = (unsigned)((t->seed * 64 + i) % 2000);
+			make_page(page, t->seed * 1000 + i, noise);
+			if (pool_store(t->p, ctx, page, &ids[i], NULL) != 0)
+				t->bad++;
+		}
+		for (i = 0; i < 64; i++) {
+			noise = (unsigned)((t->seed * 64 + i) % 2000);
+			make_page(page, t->seed * 1000 + i, noise);
+			if (pool_load(t->p, ctx, ids[i], out) != 0 ||
+			    memcmp(page, out, PG) != 0)
+				t->bad++;
+		}
+		for (i = 0; i < 64; i++)
+			if (pool_put(t->p, ids[i]) != 0)
+				t->bad++;
+	}
+	codec_ctx_free(ctx);
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	struct pool	*p = new_pool(512 << 20, 0);
+	pthread_t	 th[4];
+	struct thr	 t[4];
+	unsigned	 i, compactions = 0;
+
+	for (i = 0; i < 4; i++) {
+		t[i] = (struct thr){ p, i + 1, 0 };
+		pthread_create(&th[i], NULL, stress_worker, &t[i]);
+	}
+	/* compact while they run, to race moves against loads */
+	for (i = 0; i < 200; i++) {
+		pool_compact(p, NULL);
+		compactions++;
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(t[i].bad, 0);
+	}
+	CU_ASSERT_EQUAL(compactions, 200);
+	pool_compact(p, NULL);
+	check_empty(p);
+	pool_destroy(p);
+}
+
+int
+main(void)
+{
+	struct codec_spec	 spec = { CODEC_LZ4, 1 };
+	CU_pSuite		 s;
+	unsigned		 failed;
+
+	lz4 = codec_ctx_new(&spec);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("pool", NULL, NULL);
+	CU_add_test(s, "bad config", test_bad_config);
+	CU_add_test(s, "every class round-trips", test_every_class);
+	CU_add_test(s, "same-filled and huge", test_same_and_huge);
+	CU_add_test(s, "bad ids change nothing", test_bad_ids);
+	CU_add_test(s, "arena exhaustion", test_arena_exhaustion);
+	CU_add_test(s, "merge", test_merge);
+	CU_add_test(s, "compaction", test_compaction);
+	CU_add_test(s, "random model", test_random_model);
+	CU_add_test(s, "threads", test_threads);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	codec_ctx_free(lz4);
+	return failed ? 1 : 0;
+}

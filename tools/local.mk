@@ -1,0 +1,1 @@
+# tools/ -- zpctl and zpbench.
