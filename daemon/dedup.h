@@ -9,7 +9,9 @@
  *
  * Modes: DEDUP_INLINE looks every page up at store time (a hit skips the
  * compression); DEDUP_OFF stores every page as a new object and leaves
- * merging to dedup_merge(), a scan run on demand.
+ * merging to dedup_merge(), a scan run on demand.  The mode is fixed for
+ * the life of the daemon.  Same-filled pages are never indexed: they hold
+ * no pool memory to share.
  *
  * Thread safety: all calls may run concurrently from any thread.
  */
@@ -36,7 +38,6 @@ struct dedup_stats {
 struct dedup	*dedup_create(struct pool *pool, enum dedup_mode mode);
 void		 dedup_destroy(struct dedup *d);
 
-void		 dedup_set_mode(struct dedup *d, enum dedup_mode mode);
 enum dedup_mode	 dedup_get_mode(struct dedup *d);
 
 /*
@@ -49,13 +50,19 @@ int		 dedup_store(struct dedup *d, struct codec_ctx *ctx,
 		     const void *page, uint64_t scope, uint32_t *id,
 		     unsigned *csize, bool *shared);
 
-/* Drop one reference from dedup_store; refs left, or -ENOENT. */
-int		 dedup_put(struct dedup *d, uint32_t id);
+/*
+ * Drop one reference taken by dedup_store in the same scope; the pages
+ * still sharing the object, or -ENOENT.
+ */
+int		 dedup_put(struct dedup *d, uint32_t id, uint64_t scope);
 
 /*
- * On-demand merge: `next` yields the (object, scope) pairs to consider,
- * returning false when done.  Objects of one scope with identical pages
- * are merged (pool_merge).  Returns the objects merged by this run.
+ * On-demand merge (DEDUP_OFF): `next` yields the (object, scope) pairs to
+ * consider, returning false when done; the caller holds a reference on each
+ * object until the call returns, so no id is reused meanwhile.  Objects of
+ * one scope with identical pages are merged (pool_merge).  Returns the
+ * objects merged by this run; *scanned, the pages read.  With DEDUP_INLINE
+ * the index already shares what it can, and this returns 0.
  */
 uint64_t	 dedup_merge(struct dedup *d, struct codec_ctx *ctx,
 		     bool (*next)(void *arg, uint32_t *id, uint64_t *scope),

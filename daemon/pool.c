@@ -10,7 +10,7 @@
  * half of zsmalloc's 8.  Huge (raw) objects take a whole frame with no
  * header: their id is kept in the zspage descriptor instead.
  *
- * Metadata.  Object records (16 bytes) and zspage descriptors (24 bytes)
+ * Metadata.  Object records (20 bytes) and zspage descriptors (24 bytes)
  * live in chunked tables that never move, so a reader may index them
  * without the lock that guards their free lists.  frame_map[f] names the
  * zspage owning frame f, or chains free runs of frames.  All of it is
@@ -22,6 +22,9 @@
  *                read the slot under it)
  *   frames_lock  the frame allocator and frame_map
  *   objs_lock    the free list of object records and zspage descriptors
+ *   merge_lock   (rwlock) reference counts taken shared by get/put,
+ *                exclusively by pool_merge, which moves counts between
+ *                objects; held outside every other lock
  * Reference counts and counters are atomics.
  */
 
@@ -57,8 +60,12 @@
 
 struct pool_obj {
 	uint32_t	loc;	/* slot offset / 16, word low half, or target */
-	uint32_t	link;	/* free list when free; word high half */
-	uint32_t	refs;	/* 0: record is free */
+	uint32_t	link;	/* free list when free; word high half when
+				   same-filled; the caller's chain otherwise */
+	uint32_t	refs;	/* 0: record is free.  A data object counts
+				   every page reading its bytes, through
+				   aliases too; an alias counts its own */
+	uint32_t	aux;	/* the caller's (dedup keeps the hash here) */
 	uint16_t	size;	/* stored bytes: compressed, or 4096 raw */
 	uint16_t	flags;
 };
@@ -108,6 +115,7 @@ struct pool {
 	uint64_t	 frames;	/* frames held by zspages */
 
 	pthread_mutex_t	 objs_lock;
+	pthread_rwlock_t merge_lock;
 	struct chunked	 objs;
 	struct chunked	 zspages;
 
@@ -118,6 +126,7 @@ struct pool {
 	uint64_t	 same_pages;
 	uint64_t	 huge_pages;
 	uint64_t	 refs;
+	uint64_t	 pages_merged;	/* pages whose bytes another shares */
 	uint64_t	 pages_compacted;
 	uint64_t	 objects_moved;
 	uint64_t	 mem_used_max;
@@ -584,6 +593,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	p->zspages.hiwater = 1;
 	pthread_mutex_init(&p->frames_lock, NULL);
 	pthread_mutex_init(&p->objs_lock, NULL);
+	pthread_rwlock_init(&p->merge_lock, NULL);
 	for (i = 0; i <= POOL_MAX_ZSPAGE_FRAMES; i++)
 		p->free_runs[i] = NONE;
 
@@ -643,6 +653,7 @@ pool_destroy(struct pool *p)
 		pthread_mutex_destroy(&p->class[i].lock);
 	pthread_mutex_destroy(&p->frames_lock);
 	pthread_mutex_destroy(&p->objs_lock);
+	pthread_rwlock_destroy(&p->merge_lock);
 	free(p);
 }
 
@@ -750,7 +761,7 @@ obj_data(struct pool *p, uint32_t id, uint32_t *data_id)
 
 	if ((o = obj_lookup(p, id)) == NULL)
 		return NULL;
-	if (o->flags & OBJ_ALIAS) {
+	while (o->flags & OBJ_ALIAS) {
 		id = o->loc;
 		if ((o = obj_lookup(p, id)) == NULL)
 			return NULL;
@@ -858,22 +869,57 @@ pool_compare(struct pool *p, struct codec_ctx *ctx, uint32_t id,
 	return with_bytes(p, id, compare_fn, &la);
 }
 
+/* A page counts in pages_merged while its bytes serve another page too. */
+static void
+note_refs(struct pool *p, uint32_t before, uint32_t after)
+{
+	uint64_t	w0 = before >= 2 ? before : 0;
+	uint64_t	w1 = after >= 2 ? after : 0;
+
+	if (w1 > w0)
+		ATOMIC_ADD(&p->pages_merged, w1 - w0);
+	else if (w0 > w1)
+		ATOMIC_SUB(&p->pages_merged, w0 - w1);
+}
+
+/* Add d (+1 or -1) to o->refs unless it is 0; the old count, or 0. */
+static uint32_t
+refs_add(struct pool_obj *o, int d)
+{
+	uint32_t	refs = ATOMIC_LOAD(&o->refs);
+
+	do {
+		if (refs == 0)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&o->refs, &refs, refs + d,
+	    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	return refs;
+}
+
+static int
+do_get(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o;
+	uint32_t	 old;
+
+	if ((o = obj_lookup(p, id)) == NULL || (old = refs_add(o, 1)) == 0)
+		return -ENOENT;
+	if (o->flags & OBJ_ALIAS)
+		return do_get(p, o->loc);
+	note_refs(p, old, old + 1);
+	ATOMIC_ADD(&p->refs, 1);
+	return 0;
+}
+
 int
 pool_get(struct pool *p, uint32_t id)
 {
-	struct pool_obj	*o;
-	uint32_t	 refs;
+	int	r;
 
-	if ((o = obj_lookup(p, id)) == NULL)
-		return -ENOENT;
-	refs = ATOMIC_LOAD(&o->refs);
-	do {
-		if (refs == 0)
-			return -ENOENT;
-	} while (!__atomic_compare_exchange_n(&o->refs, &refs, refs + 1, false,
-	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-	ATOMIC_ADD(&p->refs, 1);
-	return 0;
+	pthread_rwlock_rdlock(&p->merge_lock);
+	r = do_get(p, id);
+	pthread_rwlock_unlock(&p->merge_lock);
+	return r;
 }
 
 /* The last reference went: give the slot and the record back. */
@@ -882,14 +928,7 @@ obj_destroy(struct pool *p, uint32_t id, struct pool_obj *o)
 {
 	struct size_class	*c;
 	unsigned		 cls;
-	uint32_t		 target;
 
-	if (o->flags & OBJ_ALIAS) {
-		target = o->loc;
-		obj_release(p, id);
-		pool_put(p, target);
-		return;
-	}
 	ATOMIC_SUB(&p->objects, 1);
 	if (o->flags & OBJ_SAME) {
 		ATOMIC_SUB(&p->same_pages, 1);
@@ -909,53 +948,62 @@ obj_destroy(struct pool *p, uint32_t id, struct pool_obj *o)
 	obj_release(p, id);
 }
 
-int
-pool_put(struct pool *p, uint32_t id)
+/* Drop one page's reference; the references left on id, or -ENOENT. */
+static int
+do_put(struct pool *p, uint32_t id)
 {
 	struct pool_obj	*o;
-	uint32_t	 refs;
+	uint32_t	 old, target;
 
-	if ((o = obj_lookup(p, id)) == NULL)
+	if ((o = obj_lookup(p, id)) == NULL || (old = refs_add(o, -1)) == 0)
 		return -ENOENT;
-	refs = ATOMIC_LOAD(&o->refs);
-	do {
-		if (refs == 0)
-			return -ENOENT;
-	} while (!__atomic_compare_exchange_n(&o->refs, &refs, refs - 1, false,
-	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	if (o->flags & OBJ_ALIAS) {
+		target = o->loc;
+		if (old == 1)
+			obj_release(p, id);
+		(void)do_put(p, target);
+		return (int)(old - 1);
+	}
+	note_refs(p, old, old - 1);
 	ATOMIC_SUB(&p->refs, 1);
-	if (refs == 1)
+	if (old == 1)
 		obj_destroy(p, id, o);
-	return (int)(refs - 1);
+	return (int)(old - 1);
 }
 
 int
-pool_merge(struct pool *p, uint32_t keep, uint32_t dup)
+pool_put(struct pool *p, uint32_t id)
 {
-	struct pool_obj		*d;
+	int	r;
+
+	pthread_rwlock_rdlock(&p->merge_lock);
+	r = do_put(p, id);
+	pthread_rwlock_unlock(&p->merge_lock);
+	return r;
+}
+
+/*
+ * With merge_lock held exclusively no count moves, so dup's pages can be
+ * handed to keep in one step: keep's count becomes every page reading its
+ * bytes, and dup keeps counting its own pages as an alias.
+ */
+static int
+do_merge(struct pool *p, uint32_t keep, uint32_t dup)
+{
+	struct pool_obj		*k, *d;
 	struct size_class	*c;
 	unsigned		 cls;
+	uint32_t		 kr, dr;
 
-	if ((keep = pool_resolve(p, keep)) == 0)
+	if ((keep = pool_resolve(p, keep)) == 0 ||
+	    (d = obj_lookup(p, dup)) == NULL)
 		return -ENOENT;
-	if (keep == dup)
-		return -EINVAL;
-	/* Our reference on dup keeps a concurrent free from destroying it. */
-	if (pool_get(p, dup) != 0)
-		return -ENOENT;
-	d = obj_at(p, dup);
-	if (d->flags & (OBJ_ALIAS | OBJ_SAME)) {
-		/* same-filled objects hold no pool memory to win back */
-		pool_put(p, dup);
-		return -EINVAL;
-	}
-	if (pool_get(p, keep) != 0) {
-		pool_put(p, dup);
-		return -ENOENT;
-	}
-	/* Under the class lock, so loads of dup see old slot or alias. */
+	if (keep == dup || (d->flags & (OBJ_ALIAS | OBJ_SAME)))
+		return -EINVAL;		/* same-filled: no memory to win */
+	k = obj_at(p, keep);
 	cls = class_of(p, d->size);
 	c = &p->class[cls];
+	/* Under the class lock, so a load of dup sees old slot or alias. */
 	pthread_mutex_lock(&c->lock);
 	slot_free(p, c, d->loc);
 	c->objects--;
@@ -968,8 +1016,43 @@ pool_merge(struct pool *p, uint32_t keep, uint32_t dup)
 	d->size = 0;
 	d->flags = OBJ_ALIAS;
 	pthread_mutex_unlock(&c->lock);
-	pool_put(p, dup);
+	kr = ATOMIC_LOAD(&k->refs);
+	dr = ATOMIC_LOAD(&d->refs);
+	__atomic_store_n(&k->refs, kr + dr, __ATOMIC_RELEASE);
+	note_refs(p, kr, kr + dr);
+	note_refs(p, dr, 0);
 	return 0;
+}
+
+int
+pool_merge(struct pool *p, uint32_t keep, uint32_t dup)
+{
+	int	r;
+
+	pthread_rwlock_wrlock(&p->merge_lock);
+	r = do_merge(p, keep, dup);
+	pthread_rwlock_unlock(&p->merge_lock);
+	return r;
+}
+
+uint32_t *
+pool_obj_link(struct pool *p, uint32_t id)
+{
+	return &obj_at(p, id)->link;
+}
+
+uint32_t *
+pool_obj_aux(struct pool *p, uint32_t id)
+{
+	return &obj_at(p, id)->aux;
+}
+
+bool
+pool_obj_same(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o = obj_lookup(p, id);
+
+	return o != NULL && (o->flags & OBJ_SAME);
 }
 
 int
@@ -987,7 +1070,7 @@ pool_obj_refs(struct pool *p, uint32_t id)
 {
 	struct pool_obj	*o;
 
-	if ((o = obj_lookup(p, id)) == NULL)
+	if ((o = obj_data(p, id, NULL)) == NULL)
 		return -ENOENT;
 	return (int)ATOMIC_LOAD(&o->refs);
 }
@@ -1111,6 +1194,7 @@ pool_stats(struct pool *p, struct pool_stats *st)
 	st->pages_compacted = ATOMIC_LOAD(&p->pages_compacted);
 	st->huge_pages = ATOMIC_LOAD(&p->huge_pages);
 	st->refs = ATOMIC_LOAD(&p->refs);
+	st->pages_merged = ATOMIC_LOAD(&p->pages_merged);
 	st->objects_moved = ATOMIC_LOAD(&p->objects_moved);
 }
 

@@ -54,7 +54,8 @@ struct pool_stats {
 	uint64_t	objects;	/* live objects, all kinds */
 	uint64_t	frames;		/* frames held by zspages */
 	uint64_t	meta_bytes;	/* object records + zspage descriptors */
-	uint64_t	refs;		/* references to live objects */
+	uint64_t	refs;		/* pages referencing objects */
+	uint64_t	pages_merged;	/* pages sharing bytes with another */
 	uint64_t	objects_moved;	/* by compaction, total */
 };
 
@@ -83,11 +84,12 @@ int		 pool_store(struct pool *p, struct codec_ctx *ctx,
 
 /*
  * Merge `dup` into `keep` (two objects with identical pages): dup's slot is
- * freed and dup becomes an alias that loads keep's bytes; keep gains one
- * reference, dropped when dup's last reference goes.  Holders of dup need
- * not be told.  The caller must have checked the contents are identical
- * (pool_compare).  0, -ENOENT, or -EINVAL (same object, or dup is an alias
- * already).
+ * freed and dup becomes an alias that loads keep's bytes; keep's count
+ * grows by dup's.  Holders of dup need not be told: get, put and load on
+ * an alias act on its target.  The caller must have checked that the
+ * contents are identical (pool_compare).  0, -ENOENT, or -EINVAL (same
+ * object, dup is an alias already, or dup is same-filled and holds no pool
+ * memory).
  */
 int		 pool_merge(struct pool *p, uint32_t keep, uint32_t dup);
 
@@ -115,8 +117,18 @@ int		 pool_obj_size(struct pool *p, uint32_t id);
 /* The object `id` loads from: itself, or what it was merged into. */
 uint32_t	 pool_resolve(struct pool *p, uint32_t id);
 
-/* References held on `id`, or -ENOENT. */
+/* Pages reading the bytes of `id` (through aliases too), or -ENOENT. */
 int		 pool_obj_refs(struct pool *p, uint32_t id);
+
+/*
+ * Two words kept with every object that the pool does not use while the
+ * object lives and is not same-filled: the dedup index chains objects
+ * through `link` and keeps the page hash in `aux`.  The caller serializes
+ * its own use of them.
+ */
+uint32_t	*pool_obj_link(struct pool *p, uint32_t id);
+uint32_t	*pool_obj_aux(struct pool *p, uint32_t id);
+bool		 pool_obj_same(struct pool *p, uint32_t id);
 
 /*
  * Compaction: move objects from the emptiest zspages of each class into the

@@ -1,0 +1,421 @@
+/*
+ * dedup.c -- the dedup index: XXH3 of a page -> the object holding it.
+ *
+ * One index per sharing scope.  An index is a power-of-two array of chain
+ * heads; objects are chained through the pool's per-object `link` word and
+ * carry the low 32 bits of their page hash in `aux`, so the index costs
+ * one 4-byte head per object (load factor 0.5..1) and nothing else, and a
+ * chain is walked without touching the pages.  A candidate is shared only
+ * after pool_compare() finds the bytes equal.
+ *
+ * Locking: scopes_lock guards the scope map; each index has its own lock,
+ * held while its chains are walked or changed and around every reference
+ * count change of an indexed object, so an object is unlinked before its
+ * last reference goes and never found after.  Compression happens outside
+ * any index lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "dedup.h"
+#include "page.h"
+
+#define SCOPE_BUCKETS	256u
+#define INDEX_MIN	1024u
+
+struct dedup_index {
+	pthread_mutex_t		 lock;
+	uint64_t		 scope;
+	uint32_t		*head;
+	uint32_t		 mask;		/* buckets - 1 */
+	uint32_t		 entries;
+	struct dedup_index	*next;		/* scope map chain */
+};
+
+struct dedup {
+	struct pool		*pool;
+	enum dedup_mode		 mode;
+	pthread_mutex_t		 scopes_lock;
+	struct dedup_index	*scopes[SCOPE_BUCKETS];
+
+	/* counters (atomics) */
+	uint64_t		 hits;
+	uint64_t		 bytes_saved;
+	uint64_t		 merged;
+	uint64_t		 entries;
+	uint64_t		 index_bytes;
+};
+
+#define ATOMIC_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+#define ATOMIC_SUB(p, v)	__atomic_sub_fetch((p), (v), __ATOMIC_RELAXED)
+#define ATOMIC_LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+
+static uint32_t
+page_hash(const void *page)
+{
+#ifdef ZP_COLLIDE_HASH
+	/* test build: every page collides, content checks must catch it */
+	(void)page;
+	return 0;
+#else
+	return (uint32_t)XXH3_64bits(page, PAGE_SIZE_4K);
+#endif
+}
+
+struct dedup *
+dedup_create(struct pool *pool, enum dedup_mode mode)
+{
+	struct dedup	*d;
+
+	if ((d = calloc(1, sizeof *d)) == NULL)
+		return NULL;
+	d->pool = pool;
+	d->mode = mode;
+	pthread_mutex_init(&d->scopes_lock, NULL);
+	return d;
+}
+
+static void
+index_free(struct dedup_index *ix)
+{
+	pthread_mutex_destroy(&ix->lock);
+	free(ix->head);
+	free(ix);
+}
+
+void
+dedup_destroy(struct dedup *d)
+{
+	struct dedup_index	*ix, *next;
+	unsigned		 i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < SCOPE_BUCKETS; i++)
+		for (ix = d->scopes[i]; ix != NULL; ix = next) {
+			next = ix->next;
+			index_free(ix);
+		}
+	pthread_mutex_destroy(&d->scopes_lock);
+	free(d);
+}
+
+enum dedup_mode
+dedup_get_mode(struct dedup *d)
+{
+	return d->mode;
+}
+
+static unsigned
+scope_bucket(uint64_t scope)
+{
+	return (unsigned)((scope * 0x9e3779b97f4a7c15ull) >> 56);
+}
+
+/* The index of a scope; created when `create` and missing.  NULL: none. */
+static struct dedup_index *
+index_of(struct dedup *d, uint64_t scope, bool create)
+{
+	struct dedup_index	*ix;
+	unsigned		 b = scope_bucket(scope);
+
+	pthread_mutex_lock(&d->scopes_lock);
+	for (ix = d->scopes[b]; ix != NULL; ix = ix->next)
+		if (ix->scope == scope)
+			break;
+	if (ix == NULL && create && (ix = calloc(1, sizeof *ix)) != NULL) {
+		ix->head = calloc(INDEX_MIN, sizeof *ix->head);
+		if (ix->head == NULL) {
+			free(ix);
+			ix = NULL;
+		} else {
+			pthread_mutex_init(&ix->lock, NULL);
+			ix->scope = scope;
+			ix->mask = INDEX_MIN - 1;
+			ix->next = d->scopes[b];
+			d->scopes[b] = ix;
+			ATOMIC_ADD(&d->index_bytes,
+			    INDEX_MIN * sizeof *ix->head);
+		}
+	}
+	pthread_mutex_unlock(&d->scopes_lock);
+	return ix;
+}
+
+/*
+ * An object of the index holding exactly this page, or 0.  Caller holds
+ * ix->lock.  Compares bytes only where the stored hash matches.
+ */
+static uint32_t
+index_find(struct dedup *d, struct dedup_index *ix, struct codec_ctx *ctx,
+    const void *page, uint32_t h)
+{
+	uint32_t	id;
+
+	for (id = ix->head[h & ix->mask]; id != 0;
+	    id = *pool_obj_link(d->pool, id))
+		if (*pool_obj_aux(d->pool, id) == h &&
+		    pool_compare(d->pool, ctx, id, page) == 0)
+			return id;
+	return 0;
+}
+
+/* Double the chain heads once the load passes 1.  Caller holds ix->lock. */
+static void
+index_grow(struct dedup *d, struct dedup_index *ix)
+{
+	uint32_t	*head, nb = (ix->mask + 1) * 2, b, id, next;
+
+	if ((head = calloc(nb, sizeof *head)) == NULL)
+		return;			/* longer chains, still correct */
+	for (b = 0; b <= ix->mask; b++)
+		for (id = ix->head[b]; id != 0; id = next) {
+			next = *pool_obj_link(d->pool, id);
+			*pool_obj_link(d->pool, id) =
+			    head[*pool_obj_aux(d->pool, id) & (nb - 1)];
+			head[*pool_obj_aux(d->pool, id) & (nb - 1)] = id;
+		}
+	ATOMIC_ADD(&d->index_bytes, (uint64_t)(nb - ix->mask - 1) *
+	    sizeof *head);
+	free(ix->head);
+	ix->head = head;
+	ix->mask = nb - 1;
+}
+
+static void
+index_insert(struct dedup *d, struct dedup_index *ix, uint32_t id,
+    uint32_t h)
+{
+	*pool_obj_aux(d->pool, id) = h;
+	*pool_obj_link(d->pool, id) = ix->head[h & ix->mask];
+	ix->head[h & ix->mask] = id;
+	ix->entries++;
+	ATOMIC_ADD(&d->entries, 1);
+	if (ix->entries > ix->mask + 1)
+		index_grow(d, ix);
+}
+
+static void
+index_remove(struct dedup *d, struct dedup_index *ix, uint32_t id)
+{
+	uint32_t	*at = &ix->head[*pool_obj_aux(d->pool, id) & ix->mask];
+
+	while (*at != 0 && *at != id)
+		at = pool_obj_link(d->pool, *at);
+	if (*at == 0)
+		return;
+	*at = *pool_obj_link(d->pool, id);
+	ix->entries--;
+	ATOMIC_SUB(&d->entries, 1);
+}
+
+/* A hit: one more page on an object that is already there. */
+static int
+share(struct dedup *d, uint32_t id, unsigned *csize, bool *shared)
+{
+	int	size;
+
+	if (pool_get(d->pool, id) != 0)
+		return -ENOENT;
+	size = pool_obj_size(d->pool, id);
+	*csize = size > 0 ? (unsigned)size : 0;
+	*shared = true;
+	ATOMIC_ADD(&d->hits, 1);
+	ATOMIC_ADD(&d->bytes_saved, *csize);
+	return 0;
+}
+
+int
+dedup_store(struct dedup *d, struct codec_ctx *ctx, const void *page,
+    uint64_t scope, uint32_t *id, unsigned *csize, bool *shared)
+{
+	struct dedup_index	*ix;
+	uint64_t		 word;
+	uint32_t		 h, hit, fresh;
+	int			 r;
+
+	*shared = false;
+	if (d->mode == DEDUP_OFF || page_same_filled(page, &word) ||
+	    (ix = index_of(d, scope, true)) == NULL)
+		return pool_store(d->pool, ctx, page, id, csize);
+
+	h = page_hash(page);
+	pthread_mutex_lock(&ix->lock);
+	if ((hit = index_find(d, ix, ctx, page, h)) != 0 &&
+	    share(d, hit, csize, shared) == 0) {
+		pthread_mutex_unlock(&ix->lock);
+		*id = hit;
+		return 0;
+	}
+	pthread_mutex_unlock(&ix->lock);
+
+	/* A miss: compress with no lock held. */
+	if ((r = pool_store(d->pool, ctx, page, &fresh, csize)) != 0)
+		return r;
+	pthread_mutex_lock(&ix->lock);
+	/* Another worker may have stored the same page meanwhile. */
+	if ((hit = index_find(d, ix, ctx, page, h)) != 0 &&
+	    share(d, hit, csize, shared) == 0) {
+		pthread_mutex_unlock(&ix->lock);
+		pool_put(d->pool, fresh);
+		*id = hit;
+		return 0;
+	}
+	index_insert(d, ix, fresh, h);
+	pthread_mutex_unlock(&ix->lock);
+	*id = fresh;
+	return 0;
+}
+
+int
+dedup_put(struct dedup *d, uint32_t id, uint64_t scope)
+{
+	struct dedup_index	*ix;
+	int			 r;
+
+	if (d->mode == DEDUP_OFF || pool_obj_same(d->pool, id) ||
+	    (ix = index_of(d, scope, false)) == NULL)
+		return pool_put(d->pool, id);
+	pthread_mutex_lock(&ix->lock);
+	if ((r = pool_obj_refs(d->pool, id)) == 1)
+		index_remove(d, ix, id);
+	if (r > 0)
+		r = pool_put(d->pool, id);
+	pthread_mutex_unlock(&ix->lock);
+	return r;
+}
+
+void
+dedup_drop_scope(struct dedup *d, uint64_t scope)
+{
+	struct dedup_index	**at, *ix;
+
+	pthread_mutex_lock(&d->scopes_lock);
+	for (at = &d->scopes[scope_bucket(scope)]; (ix = *at) != NULL;
+	    at = &ix->next) {
+		if (ix->scope != scope)
+			continue;
+		/* objects still indexed: keep it for their last puts */
+		if (ix->entries == 0) {
+			*at = ix->next;
+			ATOMIC_SUB(&d->index_bytes,
+			    (uint64_t)(ix->mask + 1) * sizeof *ix->head);
+			index_free(ix);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&d->scopes_lock);
+}
+
+/* --- on-demand merge ---------------------------------------------------- */
+
+/* A scratch open-addressing table: (scope, full hash) -> first object. */
+struct merge_slot {
+	uint64_t	key;
+	uint64_t	scope;
+	uint32_t	id;
+};
+
+struct merge_table {
+	struct merge_slot	*slot;
+	size_t			 mask;
+	size_t			 used;
+};
+
+static int
+merge_table_grow(struct merge_table *t)
+{
+	struct merge_slot	*old = t->slot, *s;
+	size_t			 n = t->slot ? (t->mask + 1) * 2 : 4096, i, j;
+
+	if ((s = calloc(n, sizeof *s)) == NULL)
+		return -1;
+	for (i = 0; old != NULL && i <= t->mask; i++) {
+		if (old[i].id == 0)
+			continue;
+		for (j = old[i].key & (n - 1); s[j].id != 0; j = (j + 1) & (n - 1))
+			;
+		s[j] = old[i];
+	}
+	free(old);
+	t->slot = s;
+	t->mask = n - 1;
+	return 0;
+}
+
+/*
+ * Merge one object into the first equal one seen in its scope, or record it
+ * as that first.  Returns 1 when merged.
+ */
+static int
+merge_one(struct dedup *d, struct merge_table *t, struct codec_ctx *ctx,
+    uint32_t id, uint64_t scope)
+{
+	uint8_t		 page[PAGE_SIZE_4K];
+	uint64_t	 key;
+	size_t		 i;
+	int		 size;
+
+	if (pool_obj_same(d->pool, id) || pool_resolve(d->pool, id) != id ||
+	    pool_load(d->pool, ctx, id, page) != 0)
+		return 0;
+#ifdef ZP_COLLIDE_HASH
+	key = 0;
+#else
+	key = XXH3_64bits(page, sizeof page);
+#endif
+	if ((t->used + 1) * 2 > t->mask + 1 && merge_table_grow(t) != 0)
+		return 0;
+	for (i = key & t->mask; t->slot[i].id != 0; i = (i + 1) & t->mask) {
+		if (t->slot[i].key != key || t->slot[i].scope != scope)
+			continue;
+		if (pool_compare(d->pool, ctx, t->slot[i].id, page) != 0)
+			continue;
+		size = pool_obj_size(d->pool, id);
+		if (pool_merge(d->pool, t->slot[i].id, id) != 0)
+			return 0;
+		ATOMIC_ADD(&d->bytes_saved, size > 0 ? (uint64_t)size : 0);
+		return 1;
+	}
+	t->slot[i] = (struct merge_slot){ key, scope, id };
+	t->used++;
+	return 0;
+}
+
+uint64_t
+dedup_merge(struct dedup *d, struct codec_ctx *ctx,
+    bool (*next)(void *arg, uint32_t *id, uint64_t *scope), void *arg,
+    uint64_t *scanned)
+{
+	struct merge_table	 t = { NULL, 0, 0 };
+	uint64_t		 merged = 0, n = 0, scope;
+	uint32_t		 id;
+
+	*scanned = 0;
+	if (d->mode != DEDUP_OFF)
+		return 0;
+	if (merge_table_grow(&t) != 0)
+		return 0;
+	while (next(arg, &id, &scope)) {
+		n++;
+		merged += (uint64_t)merge_one(d, &t, ctx, id, scope);
+	}
+	free(t.slot);
+	*scanned = n;
+	ATOMIC_ADD(&d->merged, merged);
+	return merged;
+}
+
+void
+dedup_stats(struct dedup *d, struct dedup_stats *st)
+{
+	st->hits = ATOMIC_LOAD(&d->hits);
+	st->bytes_saved = ATOMIC_LOAD(&d->bytes_saved);
+	st->merged = ATOMIC_LOAD(&d->merged);
+	st->entries = ATOMIC_LOAD(&d->entries);
+	st->meta_bytes = ATOMIC_LOAD(&d->index_bytes);
+}

@@ -1,0 +1,333 @@
+/*
+ * test_dedup.c -- CUnit suite for daemon/dedup.c.
+ *
+ * Built twice: as is, and with ZP_COLLIDE_HASH, where every page hashes to
+ * the same value; both builds must give back every page exactly and share
+ * only pages that are really equal.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "codec.h"
+#include "dedup.h"
+#include "page.h"
+#include "pool.h"
+
+#define PG	POOL_PAGE_SIZE
+
+static struct codec_ctx	*lz4;
+
+/* Distinct, compressible pages: seed in the first words, text after. */
+static void
+make_page(uint8_t *page, uint64_t seed)
+{
+	unsigned	i;
+
+	for (i = 0; i < PG; i++)
+		page[i] = (uint8_t)("dedup test page "[i % 16] ^ (i / 512));
+	memcpy(page, &seed, sizeof seed);
+	memcpy(page + 2048, &seed, sizeof seed);
+}
+
+static struct pool *
+new_pool(void)
+{
+	struct pool_config	 cfg = { .arena_bytes = 256 << 20 };
+	const char		*cause;
+	struct pool		*p = pool_create(&cfg, &cause);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	return p;
+}
+
+static void
+check_empty(struct pool *p, struct dedup *d)
+{
+	struct pool_stats	st;
+	struct dedup_stats	ds;
+
+	pool_stats(p, &st);
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(st.objects, 0);
+	CU_ASSERT_EQUAL(st.frames, 0);
+	CU_ASSERT_EQUAL(st.refs, 0);
+	CU_ASSERT_EQUAL(st.pages_merged, 0);
+	CU_ASSERT_EQUAL(ds.entries, 0);
+}
+
+#define N	300
+#define K	4
+
+/* K copies of N pages in one scope: one object each, all loadable. */
+static void
+test_inline_shares(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct pool_stats	 st;
+	struct dedup_stats	 ds;
+	static uint32_t		 ids[K][N];
+	uint8_t			 page[PG], out[PG];
+	unsigned		 i, k, csize, first_size = 0;
+	bool			 shared;
+
+	for (k = 0; k < K; k++)
+		for (i = 0; i < N; i++) {
+			make_page(page, i);
+			CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 7,
+			    &ids[k][i], &csize, &shared), 0);
+			CU_ASSERT_EQUAL(shared, k > 0);
+			if (k > 0)
+				CU_ASSERT_EQUAL(ids[k][i], ids[0][i]);
+			if (i == 0 && k == 0)
+				first_size = csize;
+		}
+	pool_stats(p, &st);
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(st.objects, N);
+	CU_ASSERT_EQUAL(st.refs, N * K);
+	CU_ASSERT_EQUAL(st.pages_merged, N * K);
+	CU_ASSERT_EQUAL(ds.hits, N * (K - 1));
+	CU_ASSERT_EQUAL(ds.entries, N);
+	CU_ASSERT(ds.bytes_saved >= (uint64_t)first_size);
+	for (k = 0; k < K; k++)
+		for (i = 0; i < N; i++) {
+			make_page(page, i);
+			CU_ASSERT_EQUAL(pool_load(p, lz4, ids[k][i], out), 0);
+			CU_ASSERT(memcmp(page, out, PG) == 0);
+		}
+	/* free all copies but one: still loadable, no longer merged */
+	for (k = 1; k < K; k++)
+		for (i = 0; i < N; i++)
+			CU_ASSERT_EQUAL(dedup_put(d, ids[k][i], 7),
+			    (int)(K - k));
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.pages_merged, 0);
+	CU_ASSERT_EQUAL(st.objects, N);
+	for (i = 0; i < N; i++)
+		CU_ASSERT_EQUAL(dedup_put(d, ids[0][i], 7), 0);
+	CU_ASSERT_EQUAL(dedup_put(d, ids[0][0], 7), -ENOENT);
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+/* Scopes never share: the same page in two scopes is two objects. */
+static void
+test_scopes_isolated(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct pool_stats	 st;
+	uint8_t			 page[PG];
+	uint32_t		 a, b, c;
+	unsigned		 csize;
+	bool			 shared;
+
+	make_page(page, 99);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 1, &a, &csize, &shared), 0);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 2, &b, &csize, &shared), 0);
+	CU_ASSERT_FALSE(shared);
+	CU_ASSERT_NOT_EQUAL(a, b);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 2, &c, &csize, &shared), 0);
+	CU_ASSERT_TRUE(shared);
+	CU_ASSERT_EQUAL(c, b);
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, 2);
+	dedup_put(d, a, 1);
+	dedup_put(d, b, 2);
+	dedup_put(d, c, 2);
+	dedup_drop_scope(d, 1);
+	dedup_drop_scope(d, 2);
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+/* Zero and same-filled pages are stored, not indexed. */
+static void
+test_same_filled(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct dedup_stats	 ds;
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 a, b;
+	unsigned		 csize;
+	bool			 shared;
+
+	memset(page, 0, PG);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 1, &a, &csize, &shared), 0);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 1, &b, &csize, &shared), 0);
+	CU_ASSERT_EQUAL(csize, 0);
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(ds.entries, 0);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, b, out), 0);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+	CU_ASSERT_EQUAL(dedup_put(d, a, 1), 0);
+	CU_ASSERT_EQUAL(dedup_put(d, b, 1), 0);
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+struct merge_iter {
+	uint32_t	*ids;
+	uint64_t	*scopes;
+	unsigned	 n, at;
+};
+
+static bool
+merge_next(void *arg, uint32_t *id, uint64_t *scope)
+{
+	struct merge_iter	*it = arg;
+
+	if (it->at == it->n)
+		return false;
+	*id = it->ids[it->at];
+	*scope = it->scopes[it->at];
+	it->at++;
+	return true;
+}
+
+/* Dedup off: every copy stored; merge then keeps one per scope. */
+static void
+test_off_then_merge(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_OFF);
+	struct pool_stats	 before, after;
+	static uint32_t		 ids[2 * K * N];
+	static uint64_t		 scopes[2 * K * N];
+	struct merge_iter	 it = { ids, scopes, 0, 0 };
+	uint8_t			 page[PG], out[PG];
+	uint64_t		 merged, scanned;
+	unsigned		 i, k, s, csize;
+	bool			 shared;
+
+	for (s = 0; s < 2; s++)
+		for (k = 0; k < K; k++)
+			for (i = 0; i < N; i++) {
+				make_page(page, i);
+				CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page,
+				    s, &ids[it.n], &csize, &shared), 0);
+				CU_ASSERT_FALSE(shared);
+				scopes[it.n++] = s;
+			}
+	pool_stats(p, &before);
+	CU_ASSERT_EQUAL(before.objects, 2 * K * N);
+	merged = dedup_merge(d, lz4, merge_next, &it, &scanned);
+	CU_ASSERT_EQUAL(scanned, 2 * K * N);
+	CU_ASSERT_EQUAL(merged, 2 * (K - 1) * N);
+	pool_stats(p, &after);
+	CU_ASSERT_EQUAL(after.objects, 2 * N);	/* one per page per scope */
+	CU_ASSERT_EQUAL(after.pages_merged, 2 * K * N);
+	CU_ASSERT(after.compr_data_size * K == before.compr_data_size);
+	pool_compact(p, NULL);
+	pool_stats(p, &after);
+	CU_ASSERT(after.frames * (K - 1) <= before.frames);
+	for (i = 0; i < it.n; i++) {
+		make_page(page, i % N);
+		CU_ASSERT_EQUAL(pool_load(p, lz4, ids[i], out), 0);
+		CU_ASSERT(memcmp(page, out, PG) == 0);
+	}
+	/* a second merge finds nothing new */
+	it.at = 0;
+	CU_ASSERT_EQUAL(dedup_merge(d, lz4, merge_next, &it, &scanned), 0);
+	for (i = 0; i < it.n; i++)
+		CU_ASSERT(dedup_put(d, ids[i], scopes[i]) >= 0);
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+/* Threads storing the same pages in one scope end with one copy each. */
+struct thr {
+	struct dedup	*d;
+	uint32_t	 ids[N];
+	unsigned	 bad;
+};
+
+static void *
+store_same_pages(void *arg)
+{
+	struct thr		*t = arg;
+	struct codec_spec	 spec = { CODEC_LZ4, 1 };
+	struct codec_ctx	*ctx = codec_ctx_new(&spec);
+	uint8_t			 page[PG];
+	unsigned		 i, csize;
+	bool			 shared;
+
+	for (i = 0; i < N; i++) {
+		make_page(page, i);
+		if (dedup_store(t->d, ctx, page, 3, &t->ids[i], &csize,
+		    &shared) != 0)
+			t->bad++;
+	}
+	codec_ctx_free(ctx);
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	static struct thr	 t[4];
+	pthread_t		 th[4];
+	struct pool_stats	 st;
+	unsigned		 i, j;
+
+	for (i = 0; i < 4; i++) {
+		t[i].d = d;
+		t[i].bad = 0;
+		pthread_create(&th[i], NULL, store_same_pages, &t[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(t[i].bad, 0);
+	}
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, N);
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < N; j++) {
+			CU_ASSERT_EQUAL(t[i].ids[j], t[0].ids[j]);
+			CU_ASSERT(dedup_put(d, t[i].ids[j], 3) >= 0);
+		}
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+int
+main(void)
+{
+	struct codec_spec	 spec = { CODEC_LZ4, 1 };
+	CU_pSuite		 s;
+	unsigned		 failed;
+
+	lz4 = codec_ctx_new(&spec);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+#ifdef ZP_COLLIDE_HASH
+	s = CU_add_suite("dedup (every hash collides)", NULL, NULL);
+#else
+	s = CU_add_suite("dedup", NULL, NULL);
+#endif
+	CU_add_test(s, "inline shares equal pages", test_inline_shares);
+	CU_add_test(s, "scopes are isolated", test_scopes_isolated);
+	CU_add_test(s, "same-filled pages", test_same_filled);
+	CU_add_test(s, "off, then merge", test_off_then_merge);
+	CU_add_test(s, "threads", test_threads);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	codec_ctx_free(lz4);
+	return failed ? 1 : 0;
+}
