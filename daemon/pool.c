@@ -38,6 +38,10 @@
 #include <unistd.h>
 
 #include "page.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE	23
+#endif
 #include "pool.h"
 
 #define SLOT_HDR		4u
@@ -107,6 +111,7 @@ struct pool {
 	unsigned	 max_frames;
 
 	struct size_class class[POOL_NR_CLASSES];
+	uint8_t		 class_map[POOL_NR_CLASSES]; /* size index -> class */
 
 	pthread_mutex_t	 frames_lock;
 	uint32_t	*frame_map;
@@ -377,6 +382,12 @@ zspage_new(struct pool *p, struct size_class *c, unsigned cls)
 	for (f = first; f < first + c->frames; f++)
 		p->frame_map[f] = zid;
 	pthread_mutex_unlock(&p->frames_lock);
+	/*
+	 * One call maps the zspage's frames instead of one page fault per
+	 * frame on first touch (5.14+; older kernels fault as before).
+	 */
+	(void)madvise(p->arena + (size_t)first * POOL_PAGE_SIZE,
+	    (size_t)c->frames * POOL_PAGE_SIZE, MADV_POPULATE_WRITE);
 	z = zspage_at(p, zid);
 	memset(z, 0, sizeof *z);
 	z->first = first;
@@ -509,22 +520,21 @@ slot_free(struct pool *p, struct size_class *c, uint32_t loc)
 /* --- classes ----------------------------------------------------------- */
 
 /*
- * Frames per zspage for a slot size: the count, up to max, that wastes
- * the smallest fraction of its frames; the smallest such count on a tie,
- * so a lightly used class pins little memory.
+ * Frames per zspage for a slot size: the fewest frames that reach the best
+ * whole percentage of use (zsmalloc's rule).  Comparing whole percents,
+ * not exact fractions, keeps a class from taking 7 frames to win 0.2%: a
+ * big zspage is a big partly empty one in a lightly used class.
  */
 static unsigned
 class_frames(unsigned size, unsigned max)
 {
-	unsigned	 n, best = 1;
-	uint64_t	 waste, best_waste = UINT64_MAX;
+	unsigned	n, best = 1, used, best_used = 0;
 
 	for (n = 1; n <= max; n++) {
-		/* waste per frame, scaled to compare fractions exactly */
-		waste = (uint64_t)((n * POOL_PAGE_SIZE) % size) *
-		    (POOL_MAX_ZSPAGE_FRAMES * 720720ull) / n;
-		if (waste < best_waste) {
-			best_waste = waste;
+		used = (n * POOL_PAGE_SIZE - (n * POOL_PAGE_SIZE) % size) * 100 /
+		    (n * POOL_PAGE_SIZE);
+		if (used > best_used) {
+			best_used = used;
 			best = n;
 		}
 	}
@@ -536,7 +546,31 @@ class_of(const struct pool *p, unsigned len)
 {
 	if (len >= p->huge_threshold)
 		return HUGE_CLASS;
-	return (len + SLOT_HDR + POOL_CLASS_STEP - 1) / POOL_CLASS_STEP - 1;
+	return p->class_map[(len + SLOT_HDR + POOL_CLASS_STEP - 1) /
+	    POOL_CLASS_STEP - 1];
+}
+
+/*
+ * Sizes whose zspages would have the same frames and the same number of
+ * slots share the class of the largest of them, as in zsmalloc: the
+ * larger slot costs nothing, and fewer classes leave fewer zspages
+ * partly empty.
+ */
+static void
+classes_merge(struct pool *p)
+{
+	struct size_class	*c, *r;
+	unsigned		 i, rep = HUGE_CLASS - 1;
+
+	p->class_map[HUGE_CLASS] = HUGE_CLASS;
+	p->class_map[rep] = rep;
+	for (i = rep; i-- > 0;) {
+		c = &p->class[i];
+		r = &p->class[rep];
+		if (c->frames != r->frames || c->objs != r->objs)
+			rep = i;
+		p->class_map[i] = (uint8_t)rep;
+	}
 }
 
 unsigned
@@ -611,6 +645,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 		}
 		c->objs = c->frames * POOL_PAGE_SIZE / c->size;
 	}
+	classes_merge(p);
 
 	p->fd = memfd_create(cfg->name ? cfg->name : "zpool", MFD_CLOEXEC);
 	if (p->fd == -1 || ftruncate(p->fd, (off_t)cfg->arena_bytes) == -1) {

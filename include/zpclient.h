@@ -19,7 +19,11 @@
  *   - The library never exits, never prints, and installs no signal handler.
  *     It ignores SIGPIPE on its own socket (MSG_NOSIGNAL).
  *   - When the daemon goes away, every pending and later call fails with
- *     ZP_ECONNRESET; pages stored on that connection are gone.
+ *     ZP_ECONNRESET; pages stored on that connection are gone.  A reply
+ *     the library cannot accept (the daemon broke the protocol) ends the
+ *     connection the same way, with ZP_EPROTO.
+ *   - A connection belongs to the process that made it: after fork(), use
+ *     it in the parent or the child, not both.
  */
 #ifndef ZPCLIENT_H
 #define ZPCLIENT_H
@@ -66,8 +70,11 @@ struct zp_options {
 /*
  * Connect to the daemon.  `opts` may be NULL for all defaults.  On success
  * stores the new client in *out and returns 0.  Errors: ZP_ENOTCONN (no
- * daemon at the path), ZP_EBUSY (per-uid connection cap), ZP_EPROTO
- * (version mismatch), ZP_ENOMEM, ZP_EINVAL.
+ * daemon at the path, or it hung up before answering), ZP_EBUSY (per-uid
+ * connection cap), ZP_EPROTO (version mismatch), ZP_ENOMEM, ZP_EINVAL (a
+ * path longer than a Unix socket address holds, a name longer than 64
+ * bytes), or any code with which the daemon refuses the hello (e.g.
+ * ZP_EINVAL for more slots than it allows).
  */
 int	zp_connect(const struct zp_options *opts, zp_client **out);
 
@@ -99,7 +106,9 @@ int	zp_free(zp_client *c, zp_handle handle);
  * number of pages that succeeded, or a negative code when the whole call
  * failed (ZP_ECONNRESET, ZP_EINVAL, ZP_ENOMEM).  `results` may be NULL.
  * A store batch that meets the budget stores what fits: earlier pages keep
- * their handles, the rest get ZP_ENOSPC.
+ * their handles, the rest get ZP_ENOSPC.  The parts of a split batch are
+ * pipelined; a request the daemon refuses as a whole (e.g. ZP_EMSGSIZE)
+ * gives its code to each of its pages, and the call goes on.
  */
 int	zp_store_batch(zp_client *c, const void *pages, size_t n,
 	    zp_handle *handles, int *results);
@@ -113,8 +122,10 @@ int	zp_free_batch(zp_client *c, const zp_handle *handles, size_t n,
  * request, and return at once with a ticket in *ticket; the daemon's
  * workers compress while the caller goes on.  `pages` may be reused as soon
  * as the call returns.  Blocks only while every staging slot is taken by
- * earlier unfinished requests.  n must be <= the daemon's max_batch.
- * Returns 0, ZP_EINVAL, ZP_ECONNRESET, ZP_ENOMEM.
+ * earlier unfinished requests (a ticket's slots come back when the daemon
+ * answers, whether or not the ticket has been collected).  1 <= n <= the
+ * daemon's max_batch and the staging slots.  Returns 0, ZP_EINVAL,
+ * ZP_ECONNRESET, ZP_ENOMEM.
  */
 int	zp_store_async(zp_client *c, const void *pages, size_t n,
 	    zp_ticket *ticket);
@@ -123,8 +134,12 @@ int	zp_store_async(zp_client *c, const void *pages, size_t n,
  * Collect an asynchronous store: wait until `ticket` completes, then fill
  * handles[i] / results[i] (as zp_store_batch) for its n pages.  `max` is the
  * room in the arrays and must be >= the ticket's n.  Returns the number of
- * pages stored, or ZP_ENOENT (unknown ticket), ZP_EINVAL, ZP_ECONNRESET.
- * zp_poll is the same but returns ZP_EAGAIN instead of waiting.
+ * pages stored, or ZP_ENOENT (unknown ticket, already collected, or being
+ * collected by another thread), ZP_EINVAL, ZP_ECONNRESET.  A count or
+ * ZP_ECONNRESET collects the ticket; ZP_EINVAL leaves it.  zp_poll is the
+ * same but returns ZP_EAGAIN instead of waiting (the ticket stays), and
+ * reads the replies that have arrived itself, so polling alone makes
+ * progress.
  */
 int	zp_wait(zp_client *c, zp_ticket ticket, zp_handle *handles,
 	    int *results, size_t max);
@@ -147,7 +162,10 @@ struct zp_stats {
 	uint64_t	pool_mem_limit;
 };
 
-/* This connection's figures and the pool's.  ZP_ECONNRESET, ZP_ENOMEM. */
+/*
+ * This connection's figures and the pool's.  ZP_ECONNRESET, ZP_EINVAL, or
+ * the code of the daemon's error reply.
+ */
 int	zp_stats(zp_client *c, struct zp_stats *st);
 
 /* Static text for a ZP_E* code ("unknown error" for anything else). */

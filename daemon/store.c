@@ -1,0 +1,114 @@
+/*
+ * store.c -- the page-level object operations, and their accounting.
+ *
+ * Every page that enters the pool goes through store_page() and every
+ * reference a client gives up goes through store_release(): this is the one
+ * place that charges and uncharges a client, and where the budget is
+ * checked (budget.c decides; store_page asks before it stores anything).
+ * The charge of a page is its object's stored size, fixed at store time and
+ * kept in the handle entry, so what a free returns is exactly what the
+ * store took, whatever other clients sharing the object do meanwhile.
+ *
+ * Pool and dedup calls return negative errnos whose values are the ZP_E*
+ * codes (zpclient.h defines them so), which is why results pass through.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/*
+ * Store one page of private memory for client c.  Worker thread.  Returns
+ * 0 with a new reference in *id, or a ZP_E* code for this page alone.
+ */
+int
+store_page(struct zpoold *zd, struct codec_ctx *ctx, struct client *c,
+    const void *page, uint32_t *id, unsigned *csize, bool *shared)
+{
+	int	rc;
+
+	/*
+	 * Budget and limit checks belong here, before the store:
+	 * budget_admit(&zd->budget, server_mem_used-style usage, ...) for
+	 * the global pageframe budget, and budget_client_admit() of
+	 * c->charged_bytes against c->limit_bytes.  A refused page is
+	 * counted like an arena-full one below.
+	 */
+	rc = dedup_store(zd->dedup, ctx, page, c->scope, id, csize, shared);
+	if (rc == -ENOSPC) {
+		atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&zd->refused_stores, 1,
+		    memory_order_relaxed);
+		return ZP_ENOSPC;
+	}
+	if (rc < 0)
+		return rc == -ENOMEM ? ZP_ENOMEM : ZP_EIO;
+	atomic_fetch_add_explicit(&c->compr_bytes, *csize,
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->charged_bytes, *csize,
+	    memory_order_relaxed);
+	return 0;
+}
+
+/* Decompress object id into dst (a client's slot).  Worker thread. */
+int
+store_load(struct zpoold *zd, struct codec_ctx *ctx, uint32_t id, void *dst)
+{
+	int	rc;
+
+	rc = pool_load(zd->pool, ctx, id, dst);
+	if (rc == 0)
+		return 0;
+	if (rc == -ENOENT)
+		return ZP_ENOENT;
+	log_warnx("object %u failed to load: %s", id,
+	    rc == -EIO ? "corrupt data" : "pool error");
+	return ZP_EIO;
+}
+
+/*
+ * Pin an object for a queued load or a merge, so that a free arriving
+ * meanwhile cannot release it (and its id cannot be reused) under the
+ * worker.  The pinner holds a handle on it already, so it is live; the
+ * unpin goes through the dedup index, in the object's scope, because it
+ * may be the last reference.
+ */
+int
+store_pin(struct zpoold *zd, uint32_t id)
+{
+	return pool_get(zd->pool, id) == 0 ? 0 : ZP_ENOENT;
+}
+
+void
+store_unpin(struct zpoold *zd, uint32_t id, uint64_t scope)
+{
+	if (dedup_put(zd->dedup, id, scope) < 0)
+		fatalx("unpin: object %u vanished while pinned", id);
+}
+
+/* Give back one page of c.  Any thread. */
+void
+store_release(struct zpoold *zd, struct client *c, const struct handle_obj *o)
+{
+	if (dedup_put(zd->dedup, o->id, c->scope) < 0)
+		fatalx("client %llu: object %u in a handle table is not live",
+		    (unsigned long long)c->id, o->id);
+	atomic_fetch_sub_explicit(&c->compr_bytes, o->csize,
+	    memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->charged_bytes, o->csize,
+	    memory_order_relaxed);
+}
+
+/* Give back every page of a table and free it.  Any thread. */
+void
+store_release_table(struct zpoold *zd, struct client *c,
+    struct handle_table *t)
+{
+	struct handle_obj	o;
+	uint32_t		cursor = 0;
+
+	while (handle_next(t, &cursor, &o))
+		store_release(zd, c, &o);
+	handle_clear(t);
+}
