@@ -51,16 +51,17 @@ budget_admit(struct budget *b, uint64_t used, uint64_t margin,
 	if (limit == 0)
 		return BUDGET_OK;
 	if (LOAD(&b->full)) {
+		/* frees may have left holes that reclaim turns into room */
 		if (used > budget_accept_level(b))
-			goto refuse;
+			goto over;
 		STORE(&b->full, false);
 	}
 	if (used + margin <= limit)
 		return BUDGET_OK;
+over:
 	if (!reclaimed)
 		return BUDGET_RECLAIM;
 	STORE(&b->full, true);
-refuse:
 	__atomic_add_fetch(&b->refused, 1, __ATOMIC_RELAXED);
 	return BUDGET_REFUSE;
 }

@@ -43,7 +43,8 @@ bool		budget_accepting(const struct budget *b);
  * May a page be stored when the daemon uses `used` bytes and one store can
  * add at most `margin`?  `reclaimed` says whether the caller has just
  * reclaimed: then an over-budget answer is a refusal, and the budget stays
- * refusing until usage falls below the accept threshold.
+ * refusing until usage falls below the accept threshold (asking for a
+ * reclaim first every time, since frees may have left room to win).
  */
 enum budget_verdict budget_admit(struct budget *b, uint64_t used,
 		    uint64_t margin, bool reclaimed);

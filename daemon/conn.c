@@ -714,7 +714,6 @@ conn_drop(struct client *c, const char *reason)
 	} else
 		store_release_table(zd, c, &c->handles);
 	c->pages = 0;
-	c->shared_pages = 0;
 
 	server_client_gone(zd, c);
 	conn_release(c);

@@ -108,7 +108,6 @@ struct client {
 
 	/* Accounting, loop only: pages, not requests. */
 	uint64_t		 pages;		/* live handles */
-	uint64_t		 shared_pages;	/* of those, joined a shared object */
 	uint64_t		 stores;
 	uint64_t		 loads;
 	uint64_t		 frees;
@@ -129,6 +128,7 @@ enum job_type {
 	JOB_RELEASE,		/* free a dead client's pages */
 	JOB_MERGE,
 	JOB_COMPACT,
+	JOB_BUDGET,		/* reclaim towards the budget: merge, compact */
 };
 
 /* Objects of one scope in a merge snapshot: ids[start .. end). */
@@ -237,6 +237,11 @@ struct zpoold {
 	 */
 	struct budget		 budget;
 	uint64_t		 default_limit_bytes;
+	uint64_t		 store_margin;	/* most one store can add */
+	_Atomic bool		 reclaiming;	/* a worker is compacting */
+	_Atomic bool		 want_merge;	/* a worker asks the loop */
+	bool			 reclaim_queued; /* a JOB_BUDGET for no one */
+	_Atomic uint64_t	 handle_bytes;	/* every handle table */
 
 	/* Counters, loop only unless atomic. */
 	_Atomic uint64_t	 refused_stores;

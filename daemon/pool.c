@@ -10,7 +10,7 @@
  * half of zsmalloc's 8.  Huge (raw) objects take a whole frame with no
  * header: their id is kept in the zspage descriptor instead.
  *
- * Metadata.  Object records (20 bytes) and zspage descriptors (24 bytes)
+ * Metadata.  Object records (16 bytes) and zspage descriptors (24 bytes)
  * live in chunked tables that never move, so a reader may index them
  * without the lock that guards their free lists.  frame_map[f] names the
  * zspage owning frame f, or chains free runs of frames.  All of it is
@@ -53,26 +53,73 @@
 #define DEFAULT_ZSPAGE_FRAMES	8u
 #define DEFAULT_HUGE_THRESHOLD	(POOL_PAGE_SIZE - 128)
 #define MAX_HUGE_THRESHOLD	(POOL_PAGE_SIZE - POOL_CLASS_STEP - SLOT_HDR)
-#define MAX_ARENA		(64ull << 30)		/* loc is offset/16 in u32 */
+#define MAX_ARENA		(16ull << 30)		/* loc: offset/16 in 30 bits */
 
 #define CHUNK_SHIFT		14
 #define CHUNK_LEN		(1u << CHUNK_SHIFT)
-#define MAX_CHUNKS		(1u << (31 - CHUNK_SHIFT))
+#define MAX_CHUNKS		(1u << (30 - CHUNK_SHIFT))	/* ids fit loc */
 
-#define OBJ_SAME		0x1u	/* no slot: loc,link hold the word */
-#define OBJ_ALIAS		0x2u	/* merged: loc holds the target id */
+#define LOC_MASK		0x3fffffffu
+#define OBJ_SAME		0x40000000u	/* no slot: link, aux: the word */
+#define OBJ_ALIAS		0x80000000u	/* merged: loc is the target id */
+#define REFS_SHIFT		13		/* size: 0..4096 in 13 bits */
+#define REFS_ONE		(1u << REFS_SHIFT)
+#define SIZE_MASK		(REFS_ONE - 1)
+#define REFS_MAX		(UINT32_MAX >> REFS_SHIFT)
 
+/*
+ * 16 bytes.  Packed so that metadata stays under 24 bytes a stored page;
+ * the price is a 16 GiB arena (30 bits of 16-byte units) and at most
+ * 2^19 - 1 pages sharing one object (dedup then stores a new copy).
+ */
 struct pool_obj {
-	uint32_t	loc;	/* slot offset / 16, word low half, or target */
-	uint32_t	link;	/* free list when free; word high half when
-				   same-filled; the caller's chain otherwise */
-	uint32_t	refs;	/* 0: record is free.  A data object counts
-				   every page reading its bytes, through
-				   aliases too; an alias counts its own */
-	uint32_t	aux;	/* the caller's (dedup keeps the hash here) */
-	uint16_t	size;	/* stored bytes: compressed, or 4096 raw */
-	uint16_t	flags;
+	uint32_t	loc;	/* flags | slot offset / 16, or alias target */
+	uint32_t	link;	/* free list when free; the caller's chain when
+				   live; low half of a same-filled word */
+	uint32_t	aux;	/* the caller's (dedup keeps the hash here);
+				   high half of a same-filled word */
+	uint32_t	rs;	/* refs << 13 | stored size.  refs 0: free.  A
+				   data object counts every page reading its
+				   bytes, through aliases too; an alias counts
+				   its own */
 };
+
+static inline uint32_t
+obj_loc(const struct pool_obj *o)
+{
+	return __atomic_load_n(&o->loc, __ATOMIC_RELAXED) & LOC_MASK;
+}
+
+static inline uint32_t
+obj_flags(const struct pool_obj *o)
+{
+	return __atomic_load_n(&o->loc, __ATOMIC_RELAXED) & ~LOC_MASK;
+}
+
+static inline void
+obj_set_loc(struct pool_obj *o, uint32_t flags, uint32_t loc)
+{
+	__atomic_store_n(&o->loc, flags | loc, __ATOMIC_RELAXED);
+}
+
+static inline unsigned
+obj_size(const struct pool_obj *o)
+{
+	return __atomic_load_n(&o->rs, __ATOMIC_RELAXED) & SIZE_MASK;
+}
+
+static inline uint32_t
+obj_refs(const struct pool_obj *o)
+{
+	return __atomic_load_n(&o->rs, __ATOMIC_ACQUIRE) >> REFS_SHIFT;
+}
+
+/* Publish a new object with one reference. */
+static inline void
+obj_publish(struct pool_obj *o, unsigned size)
+{
+	__atomic_store_n(&o->rs, REFS_ONE | size, __ATOMIC_RELEASE);
+}
 
 struct zspage {
 	uint32_t	first;		/* first frame */
@@ -125,7 +172,6 @@ struct pool {
 	struct chunked	 zspages;
 
 	/* counters (atomics) */
-	uint64_t	 live_records;
 	uint64_t	 objects;
 	uint64_t	 compr_bytes;
 	uint64_t	 same_pages;
@@ -214,7 +260,7 @@ obj_lookup(struct pool *p, uint32_t id)
 	if (id == 0 || id >= __atomic_load_n(&p->objs.hiwater, __ATOMIC_ACQUIRE))
 		return NULL;
 	o = obj_at(p, id);
-	return __atomic_load_n(&o->refs, __ATOMIC_ACQUIRE) == 0 ? NULL : o;
+	return obj_refs(o) == 0 ? NULL : o;
 }
 
 static uint32_t
@@ -233,12 +279,11 @@ obj_release(struct pool *p, uint32_t id)
 {
 	struct pool_obj	*o = obj_at(p, id);
 
-	o->flags = 0;
-	o->size = 0;
+	__atomic_store_n(&o->rs, 0, __ATOMIC_RELEASE);
+	o->loc = 0;
 	pthread_mutex_lock(&p->objs_lock);
 	chunked_free(&p->objs, id, obj_next);
 	pthread_mutex_unlock(&p->objs_lock);
-	ATOMIC_SUB(&p->live_records, 1);
 }
 
 /* --- frames ------------------------------------------------------------ */
@@ -596,7 +641,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 
 	if (cfg->arena_bytes < POOL_PAGE_SIZE * POOL_MAX_ZSPAGE_FRAMES ||
 	    cfg->arena_bytes > MAX_ARENA) {
-		*cause = "arena size out of range (64K..64G)";
+		*cause = "arena size out of range (64K..16G)";
 		return NULL;
 	}
 	if (cfg->max_zspage_frames > POOL_MAX_ZSPAGE_FRAMES) {
@@ -703,12 +748,10 @@ store_same(struct pool *p, uint64_t word, uint32_t *id)
 	if ((nid = obj_alloc(p)) == 0)
 		return -ENOMEM;
 	o = obj_at(p, nid);
-	o->loc = (uint32_t)word;
-	o->link = (uint32_t)(word >> 32);
-	o->size = 0;
-	o->flags = OBJ_SAME;
-	__atomic_store_n(&o->refs, 1, __ATOMIC_RELEASE);
-	ATOMIC_ADD(&p->live_records, 1);
+	o->link = (uint32_t)word;
+	o->aux = (uint32_t)(word >> 32);
+	obj_set_loc(o, OBJ_SAME, 0);
+	obj_publish(o, 0);
 	ATOMIC_ADD(&p->objects, 1);
 	ATOMIC_ADD(&p->same_pages, 1);
 	ATOMIC_ADD(&p->refs, 1);
@@ -744,15 +787,12 @@ store_bytes(struct pool *p, const void *data, unsigned len, uint32_t *id)
 	} else {
 		memcpy(a + SLOT_HDR, data, len);
 	}
-	o->loc = addr_loc(p, a);
-	o->size = (uint16_t)len;
-	o->flags = 0;
+	obj_set_loc(o, 0, addr_loc(p, a));
 	c->objects++;
 	c->bytes += len;
-	__atomic_store_n(&o->refs, 1, __ATOMIC_RELEASE);
+	obj_publish(o, len);
 	pthread_mutex_unlock(&c->lock);
 
-	ATOMIC_ADD(&p->live_records, 1);
 	ATOMIC_ADD(&p->objects, 1);
 	ATOMIC_ADD(&p->compr_bytes, len);
 	ATOMIC_ADD(&p->refs, 1);
@@ -796,8 +836,8 @@ obj_data(struct pool *p, uint32_t id, uint32_t *data_id)
 
 	if ((o = obj_lookup(p, id)) == NULL)
 		return NULL;
-	while (o->flags & OBJ_ALIAS) {
-		id = o->loc;
+	while (obj_flags(o) & OBJ_ALIAS) {
+		id = obj_loc(o);
 		if ((o = obj_lookup(p, id)) == NULL)
 			return NULL;
 	}
@@ -832,23 +872,23 @@ with_bytes(struct pool *p, uint32_t id,
 again:
 	if ((o = obj_data(p, id, NULL)) == NULL)
 		return -ENOENT;
-	if (o->flags & OBJ_SAME) {
-		word = (uint64_t)o->link << 32 | o->loc;
+	if (obj_flags(o) & OBJ_SAME) {
+		word = (uint64_t)o->aux << 32 | o->link;
 		page_fill(page, word);
 		return fn(page, POOL_PAGE_SIZE, arg);
 	}
-	cls = class_of(p, o->size);
+	cls = class_of(p, obj_size(o));
 	c = &p->class[cls];
 	pthread_mutex_lock(&c->lock);
-	if (o->flags & OBJ_ALIAS) {
+	if (obj_flags(o) & OBJ_ALIAS) {
 		/* merged while we looked: its bytes are elsewhere now */
 		pthread_mutex_unlock(&c->lock);
 		goto again;
 	}
 	if (cls == HUGE_CLASS)
-		r = fn(loc_addr(p, o->loc), POOL_PAGE_SIZE, arg);
+		r = fn(loc_addr(p, obj_loc(o)), POOL_PAGE_SIZE, arg);
 	else
-		r = fn(loc_addr(p, o->loc) + SLOT_HDR, o->size, arg);
+		r = fn(loc_addr(p, obj_loc(o)) + SLOT_HDR, obj_size(o), arg);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -917,17 +957,23 @@ note_refs(struct pool *p, uint32_t before, uint32_t after)
 		ATOMIC_SUB(&p->pages_merged, w0 - w1);
 }
 
-/* Add d (+1 or -1) to o->refs unless it is 0; the old count, or 0. */
+/*
+ * One reference more (d = 1) or less (d = -1), unless the count is 0 (a
+ * free record) or, going up, at REFS_MAX.  Returns the old count, or 0
+ * when nothing changed.
+ */
 static uint32_t
 refs_add(struct pool_obj *o, int d)
 {
-	uint32_t	refs = ATOMIC_LOAD(&o->refs);
+	uint32_t	rs = __atomic_load_n(&o->rs, __ATOMIC_RELAXED), refs;
 
 	do {
-		if (refs == 0)
+		refs = rs >> REFS_SHIFT;
+		if (refs == 0 || (d > 0 && refs == REFS_MAX))
 			return 0;
-	} while (!__atomic_compare_exchange_n(&o->refs, &refs, refs + d,
-	    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	} while (!__atomic_compare_exchange_n(&o->rs, &rs,
+	    d > 0 ? rs + REFS_ONE : rs - REFS_ONE, false, __ATOMIC_ACQ_REL,
+	    __ATOMIC_RELAXED));
 	return refs;
 }
 
@@ -939,8 +985,8 @@ do_get(struct pool *p, uint32_t id)
 
 	if ((o = obj_lookup(p, id)) == NULL || (old = refs_add(o, 1)) == 0)
 		return -ENOENT;
-	if (o->flags & OBJ_ALIAS)
-		return do_get(p, o->loc);
+	if (obj_flags(o) & OBJ_ALIAS)
+		return do_get(p, obj_loc(o));
 	note_refs(p, old, old + 1);
 	ATOMIC_ADD(&p->refs, 1);
 	return 0;
@@ -962,22 +1008,23 @@ static void
 obj_destroy(struct pool *p, uint32_t id, struct pool_obj *o)
 {
 	struct size_class	*c;
-	unsigned		 cls;
+	unsigned		 cls, size;
 
 	ATOMIC_SUB(&p->objects, 1);
-	if (o->flags & OBJ_SAME) {
+	if (obj_flags(o) & OBJ_SAME) {
 		ATOMIC_SUB(&p->same_pages, 1);
 		obj_release(p, id);
 		return;
 	}
-	cls = class_of(p, o->size);
+	size = obj_size(o);
+	cls = class_of(p, size);
 	c = &p->class[cls];
 	pthread_mutex_lock(&c->lock);
-	slot_free(p, c, o->loc);
+	slot_free(p, c, obj_loc(o));
 	c->objects--;
-	c->bytes -= o->size;
+	c->bytes -= size;
 	pthread_mutex_unlock(&c->lock);
-	ATOMIC_SUB(&p->compr_bytes, o->size);
+	ATOMIC_SUB(&p->compr_bytes, size);
 	if (cls == HUGE_CLASS)
 		ATOMIC_SUB(&p->huge_pages, 1);
 	obj_release(p, id);
@@ -992,8 +1039,8 @@ do_put(struct pool *p, uint32_t id)
 
 	if ((o = obj_lookup(p, id)) == NULL || (old = refs_add(o, -1)) == 0)
 		return -ENOENT;
-	if (o->flags & OBJ_ALIAS) {
-		target = o->loc;
+	if (obj_flags(o) & OBJ_ALIAS) {
+		target = obj_loc(o);
 		if (old == 1)
 			obj_release(p, id);
 		(void)do_put(p, target);
@@ -1027,33 +1074,36 @@ do_merge(struct pool *p, uint32_t keep, uint32_t dup)
 {
 	struct pool_obj		*k, *d;
 	struct size_class	*c;
-	unsigned		 cls;
+	unsigned		 cls, size;
 	uint32_t		 kr, dr;
 
 	if ((keep = pool_resolve(p, keep)) == 0 ||
 	    (d = obj_lookup(p, dup)) == NULL)
 		return -ENOENT;
-	if (keep == dup || (d->flags & (OBJ_ALIAS | OBJ_SAME)))
+	if (keep == dup || (obj_flags(d) & (OBJ_ALIAS | OBJ_SAME)))
 		return -EINVAL;		/* same-filled: no memory to win */
 	k = obj_at(p, keep);
-	cls = class_of(p, d->size);
+	kr = obj_refs(k);
+	dr = obj_refs(d);
+	if (kr + dr > REFS_MAX)
+		return -EMLINK;
+	size = obj_size(d);
+	cls = class_of(p, size);
 	c = &p->class[cls];
 	/* Under the class lock, so a load of dup sees old slot or alias. */
 	pthread_mutex_lock(&c->lock);
-	slot_free(p, c, d->loc);
+	slot_free(p, c, obj_loc(d));
 	c->objects--;
-	c->bytes -= d->size;
-	ATOMIC_SUB(&p->compr_bytes, d->size);
+	c->bytes -= size;
+	ATOMIC_SUB(&p->compr_bytes, size);
 	ATOMIC_SUB(&p->objects, 1);
 	if (cls == HUGE_CLASS)
 		ATOMIC_SUB(&p->huge_pages, 1);
-	d->loc = keep;
-	d->size = 0;
-	d->flags = OBJ_ALIAS;
+	obj_set_loc(d, OBJ_ALIAS, keep);
+	__atomic_store_n(&d->rs, dr << REFS_SHIFT, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&c->lock);
-	kr = ATOMIC_LOAD(&k->refs);
-	dr = ATOMIC_LOAD(&d->refs);
-	__atomic_store_n(&k->refs, kr + dr, __ATOMIC_RELEASE);
+	__atomic_store_n(&k->rs, (kr + dr) << REFS_SHIFT | obj_size(k),
+	    __ATOMIC_RELEASE);
 	note_refs(p, kr, kr + dr);
 	note_refs(p, dr, 0);
 	return 0;
@@ -1087,7 +1137,7 @@ pool_obj_same(struct pool *p, uint32_t id)
 {
 	struct pool_obj	*o = obj_lookup(p, id);
 
-	return o != NULL && (o->flags & OBJ_SAME);
+	return o != NULL && (obj_flags(o) & OBJ_SAME);
 }
 
 int
@@ -1097,7 +1147,7 @@ pool_obj_size(struct pool *p, uint32_t id)
 
 	if ((o = obj_data(p, id, NULL)) == NULL)
 		return -ENOENT;
-	return o->size;
+	return (int)obj_size(o);
 }
 
 int
@@ -1107,7 +1157,7 @@ pool_obj_refs(struct pool *p, uint32_t id)
 
 	if ((o = obj_data(p, id, NULL)) == NULL)
 		return -ENOENT;
-	return (int)ATOMIC_LOAD(&o->refs);
+	return (int)obj_refs(o);
 }
 
 /* --- compaction -------------------------------------------------------- */
@@ -1151,8 +1201,8 @@ zspage_evacuate(struct pool *p, struct size_class *c, uint32_t src)
 		dz = zspage_at(p, dst);
 		to = slot_addr(p, c, dz, slot_take(p, c, dz));
 		o = obj_at(p, id);
-		memcpy(to, from, SLOT_HDR + o->size);
-		o->loc = addr_loc(p, to);
+		memcpy(to, from, SLOT_HDR + obj_size(o));
+		obj_set_loc(o, 0, addr_loc(p, to));
 		dz->inuse++;
 		zspage_regroup(p, c, dst);
 		z->inuse--;
@@ -1217,7 +1267,8 @@ pool_stats(struct pool *p, struct pool_stats *st)
 {
 	memset(st, 0, sizeof *st);
 	st->objects = ATOMIC_LOAD(&p->objects);
-	st->orig_data_size = ATOMIC_LOAD(&p->live_records) * POOL_PAGE_SIZE;
+	/* pages, as zram counts them: a shared object counts once a page */
+	st->orig_data_size = ATOMIC_LOAD(&p->refs) * POOL_PAGE_SIZE;
 	st->compr_data_size = ATOMIC_LOAD(&p->compr_bytes);
 	st->frames = ATOMIC_LOAD(&p->frames);
 	st->meta_bytes = pool_meta_bytes(p);

@@ -44,7 +44,7 @@ struct pool_config {
 
 /* Counters: exact at any quiescent moment. */
 struct pool_stats {
-	uint64_t	orig_data_size;	/* bytes of pages stored (objects) */
+	uint64_t	orig_data_size;	/* 4096 * pages referencing objects */
 	uint64_t	compr_data_size;/* compressed bytes (raw: 4096) */
 	uint64_t	mem_used_total;	/* frames * 4096 + meta_bytes */
 	uint64_t	mem_used_max;	/* high-water mark of mem_used_total */

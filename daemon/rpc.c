@@ -164,8 +164,6 @@ rpc_free(struct client *c, const wire_frame *f)
 		store_release(c->zd, c, &o);
 		errors[i] = 0;
 		c->pages--;
-		if (o.shared)
-			c->shared_pages--;
 		c->frees++;
 	}
 	fr.n_errors = r->n_handles;
@@ -174,6 +172,23 @@ rpc_free(struct client *c, const wire_frame *f)
 	rf.body_case = ZPOOL__FRAME__BODY_FREE_REPLY;
 	rf.free_reply = &fr;
 	conn_send(c, &rf);
+}
+
+/*
+ * A client's pages whose bytes another page reads too, counted when asked:
+ * sharing changes with what other clients store and free, so no counter
+ * kept per client could be exact.
+ */
+static uint64_t
+rpc_shared_pages(const struct client *c)
+{
+	struct handle_obj	o;
+	uint32_t		cursor = 0;
+	uint64_t		n = 0;
+
+	while (handle_next(&c->handles, &cursor, &o))
+		n += pool_obj_refs(c->zd->pool, o.id) >= 2;
+	return n;
 }
 
 static void
@@ -190,7 +205,7 @@ rpc_fill_client(const struct client *c, Zpool__ClientStats *cs)
 	    memory_order_relaxed);
 	cs->charged_bytes = atomic_load_explicit(&c->charged_bytes,
 	    memory_order_relaxed);
-	cs->shared_pages = c->shared_pages;
+	cs->shared_pages = rpc_shared_pages(c);
 	cs->limit_bytes = atomic_load_explicit(&c->limit_bytes,
 	    memory_order_relaxed);
 	cs->refused_stores = atomic_load_explicit(&c->refused,
@@ -224,7 +239,7 @@ rpc_fill_pool(struct zpoold *zd, Zpool__PoolStats *p, char *codec,
 	p->same_pages = ps.same_pages;
 	p->pages_compacted = ps.pages_compacted;
 	p->huge_pages = ps.huge_pages;
-	p->pages_merged = ds.merged;
+	p->pages_merged = ps.pages_merged;
 	p->pool_frames = ps.frames;
 	p->meta_bytes = used - ps.frames * POOL_PAGE_SIZE;
 	p->objects = ps.objects;
@@ -302,25 +317,42 @@ rpc_stats(struct client *c, const wire_frame *f)
 	free(all);
 }
 
+static void	rpc_budget_reply(struct client *, uint64_t, uint64_t);
+static void	rpc_reclaim(struct zpoold *, struct client *, uint64_t);
+
 static void
 rpc_budget(struct client *c, const wire_frame *f)
 {
 	struct zpoold			*zd = c->zd;
 	const Zpool__BudgetRequest	*r = f->budget;
-	Zpool__BudgetReply		 br = ZPOOL__BUDGET_REPLY__INIT;
-	wire_frame			 rf = ZPOOL__FRAME__INIT;
 
 	if (r->set) {
 		budget_set_limit(&zd->budget, r->budget_bytes);
 		log_info("client %llu set the budget to %llu bytes",
 		    (unsigned long long)c->id,
 		    (unsigned long long)r->budget_bytes);
+		/* Over it: shrink first, answer with how far it got. */
+		if (r->budget_bytes != 0 &&
+		    server_mem_used(zd) > r->budget_bytes) {
+			rpc_reclaim(zd, c, f->id);
+			return;
+		}
 	}
+	rpc_budget_reply(c, f->id, 0);
+}
+
+static void
+rpc_budget_reply(struct client *c, uint64_t req_id, uint64_t released)
+{
+	struct zpoold			*zd = c->zd;
+	Zpool__BudgetReply		 br = ZPOOL__BUDGET_REPLY__INIT;
+	wire_frame			 rf = ZPOOL__FRAME__INIT;
+
 	br.budget_bytes = budget_limit(&zd->budget);
 	br.mem_used_total = server_mem_used(zd);
 	br.met = br.budget_bytes == 0 || br.mem_used_total <= br.budget_bytes;
-	br.frames_released = 0;
-	rf.id = f->id;
+	br.frames_released = released;
+	rf.id = req_id;
 	rf.body_case = ZPOOL__FRAME__BODY_BUDGET_REPLY;
 	rf.budget_reply = &br;
 	conn_send(c, &rf);
@@ -360,14 +392,13 @@ rpc_limit(struct client *c, const wire_frame *f)
 }
 
 /*
- * Merge: snapshot every client's objects with their scopes, pinned so that
- * no id in it can be freed and reused before the worker is done with it.
+ * For a merge: snapshot every client's objects with their scopes, pinned
+ * so that no id in it can be freed and reused before the worker is done
+ * with it.
  */
 static void
-rpc_merge(struct client *c, const wire_frame *f)
+rpc_snapshot(struct zpoold *zd, struct job *job)
 {
-	struct zpoold		*zd = c->zd;
-	struct job		*job;
 	struct client		*o;
 	struct handle_obj	 obj;
 	uint32_t		 cursor;
@@ -375,7 +406,6 @@ rpc_merge(struct client *c, const wire_frame *f)
 
 	TAILQ_FOREACH(o, &zd->clients, entry)
 		total += o->handles.live;
-	job = job_new(JOB_MERGE, c, f->id, 0);
 	if (total != 0) {
 		job->merge_ids = xcalloc(total, sizeof *job->merge_ids);
 		job->merge_runs = xcalloc(zd->nclients,
@@ -397,7 +427,42 @@ rpc_merge(struct client *c, const wire_frame *f)
 	}
 	job->merge_nids = k;
 	job->merge_nruns = r;
+}
+
+static void
+rpc_merge(struct client *c, const wire_frame *f)
+{
+	struct job	*job = job_new(JOB_MERGE, c, f->id, 0);
+
+	rpc_snapshot(c->zd, job);
+	worker_submit(c->zd, job);
+}
+
+/*
+ * Reclaim towards the budget on a worker: merge (when dedup is off, the
+ * only mode where merging finds anything), then compact.  For a client
+ * that lowered the budget, or for no one when a store found the pool
+ * full.
+ */
+static void
+rpc_reclaim(struct zpoold *zd, struct client *c, uint64_t req_id)
+{
+	struct job	*job = job_new(JOB_BUDGET, c, req_id, 0);
+
+	if (dedup_get_mode(zd->dedup) == DEDUP_OFF)
+		rpc_snapshot(zd, job);
 	worker_submit(zd, job);
+}
+
+/* A worker found the pool full with dedup off: merge, once at a time. */
+static void
+rpc_reclaim_asked(struct zpoold *zd)
+{
+	if (zd->reclaim_queued || zd->stopping ||
+	    !atomic_exchange(&zd->want_merge, false))
+		return;
+	zd->reclaim_queued = true;
+	rpc_reclaim(zd, NULL, 0);
 }
 
 static void
@@ -481,6 +546,7 @@ rpc_store_done(struct client *c, struct job *job, bool live)
 	Zpool__StoreReply	sr = ZPOOL__STORE_REPLY__INIT;
 	wire_frame		rf = ZPOOL__FRAME__INIT;
 	struct handle_obj	o;
+	size_t			grew;
 	unsigned		i;
 
 	for (i = 0; i < job->n; i++) {
@@ -494,16 +560,18 @@ rpc_store_done(struct client *c, struct job *job, bool live)
 			store_release(c->zd, c, &o);
 			continue;
 		}
+		grew = handle_bytes(&c->handles);
 		if (handle_insert(&c->handles, &o, &job->handles[i]) != 0) {
 			store_release(c->zd, c, &o);
 			job->errors[i] = ZP_ENOSPC;
 			continue;
 		}
+		atomic_fetch_add_explicit(&c->zd->handle_bytes,
+		    handle_bytes(&c->handles) - grew, memory_order_relaxed);
 		c->pages++;
 		c->stores++;
-		if (o.shared)
-			c->shared_pages++;
 	}
+	rpc_reclaim_asked(c->zd);
 	if (!live)
 		return;
 	sr.n_handles = job->n;
@@ -582,6 +650,16 @@ rpc_job_done(struct zpoold *zd, struct job *job)
 	case JOB_COMPACT:
 		if (c == NULL || live)
 			rpc_compact_done(zd, c, job);
+		break;
+	case JOB_BUDGET:
+		log_info("reclaim: %llu pages merged, %llu frames released, "
+		    "%llu bytes used", (unsigned long long)job->merged,
+		    (unsigned long long)job->released,
+		    (unsigned long long)server_mem_used(zd));
+		if (c == NULL)
+			zd->reclaim_queued = false;
+		else if (live)
+			rpc_budget_reply(c, job->req_id, job->released);
 		break;
 	}
 	job_free(job);

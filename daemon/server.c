@@ -75,6 +75,10 @@ server_create(const struct settings *s, const char **cause)
 	TAILQ_INIT(&zd->uids);
 	zd->self_uid = geteuid();
 	budget_init(&zd->budget, s->budget_bytes, s->accept_threshold_pct);
+	/* one new zspage, and a page each of records and frame map */
+	zd->store_margin = (uint64_t)(s->max_zspage_frames ?
+	    s->max_zspage_frames : POOL_MAX_ZSPAGE_FRAMES) * POOL_PAGE_SIZE +
+	    2 * POOL_PAGE_SIZE;
 	zd->default_limit_bytes = s->default_limit_bytes;
 	if (getrandom(&zd->handle_key, sizeof zd->handle_key, 0) !=
 	    sizeof zd->handle_key)
@@ -548,20 +552,18 @@ server_run(struct zpoold *zd)
 /*
  * What the daemon holds for pages: pool frames, the pool's and the dedup
  * index's metadata, and every handle table (the budget counts all of it).
+ * Atomics only: workers ask it before every store.
  */
 uint64_t
 server_mem_used(struct zpoold *zd)
 {
 	struct pool_stats	 ps;
 	struct dedup_stats	 ds;
-	struct client		*c;
-	uint64_t		 handles = 0;
 
 	pool_stats(zd->pool, &ps);
 	dedup_stats(zd->dedup, &ds);
-	TAILQ_FOREACH(c, &zd->clients, entry)
-		handles += handle_bytes(&c->handles);
-	return ps.mem_used_total + ds.meta_bytes + handles;
+	return ps.mem_used_total + ds.meta_bytes +
+	    atomic_load_explicit(&zd->handle_bytes, memory_order_relaxed);
 }
 
 void

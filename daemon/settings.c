@@ -6,10 +6,9 @@
  * the command line (zpoold.c) both call settings_set(), and
  * settings_print() writes what settings_set() reads back, so `zpoold
  * --check-config` output is itself a valid configuration file.  Sizes are
- * printed short ("64G") only when that reads back exactly.
+ * printed short ("16G") only when that reads back exactly.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,7 +40,7 @@ settings_init(struct settings *s)
 	s->budget_bytes = 0;
 	s->default_limit_bytes = 0;
 	s->accept_threshold_pct = 90;
-	s->arena_bytes = 64ULL << 30;
+	s->arena_bytes = 16ULL << 30;
 	s->max_zspage_frames = 8;
 	s->huge_threshold = 0;
 	s->log_level = LOG_LEVEL_INFO;
@@ -260,8 +259,8 @@ set_arena_size(struct settings *s, const char *v, const char **cause)
 
 	if (size_parse(v, &n, cause) != 0)
 		return -1;
-	if (n < SETTINGS_MIN_ARENA || n % 4096 != 0) {
-		*cause = "arena size must be a multiple of 4K and at least 1M";
+	if (n < SETTINGS_MIN_ARENA || n > (16ULL << 30) || n % 4096 != 0) {
+		*cause = "arena size must be a multiple of 4K, 1M to 16G";
 		return -1;
 	}
 	s->arena_bytes = n;

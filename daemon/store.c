@@ -18,35 +18,89 @@
 #include "daemon.h"
 #include "log.h"
 
+/* A page refused for lack of room: counted, and the client keeps it. */
+static int
+refuse(struct zpoold *zd, struct client *c)
+{
+	atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&zd->refused_stores, 1, memory_order_relaxed);
+	return ZP_ENOSPC;
+}
+
+/*
+ * Reclaim inside the pool for a store that would pass the budget:
+ * compaction, by one worker at a time (the others find the budget as it
+ * is).  Merging, when dedup is off, needs every client's handles, which
+ * only the loop may read: it is asked for and runs as a job.
+ */
+static void
+store_reclaim(struct zpoold *zd)
+{
+	bool	idle = false;
+
+	if (!atomic_compare_exchange_strong(&zd->reclaiming, &idle, true))
+		return;
+	pool_compact(zd->pool, NULL);
+	atomic_store(&zd->reclaiming, false);
+	if (dedup_get_mode(zd->dedup) == DEDUP_OFF)
+		atomic_store(&zd->want_merge, true);
+}
+
+/* The global budget's verdict for one more store; reclaims first if need be. */
+static bool
+store_admit(struct zpoold *zd)
+{
+	uint64_t	margin = zd->store_margin;
+
+	switch (budget_admit(&zd->budget, server_mem_used(zd), margin, false)) {
+	case BUDGET_OK:
+		return true;
+	case BUDGET_REFUSE:
+		return false;
+	case BUDGET_RECLAIM:
+		break;
+	}
+	store_reclaim(zd);
+	return budget_admit(&zd->budget, server_mem_used(zd), margin, true) ==
+	    BUDGET_OK;
+}
+
 /*
  * Store one page of private memory for client c.  Worker thread.  Returns
  * 0 with a new reference in *id, or a ZP_E* code for this page alone.
+ *
+ * The budget is asked before anything is compressed; the client's limit,
+ * which depends on the page's stored size, after, when the page is given
+ * back if it does not fit.  The pool may pass the budget by at most one
+ * zspage per worker storing at that instant (store_margin).
  */
 int
 store_page(struct zpoold *zd, struct codec_ctx *ctx, struct client *c,
     const void *page, uint32_t *id, unsigned *csize, bool *shared)
 {
-	int	rc;
+	uint64_t	limit, charged;
+	int		rc;
 
-	/*
-	 * Budget and limit checks belong here, before the store:
-	 * budget_admit(&zd->budget, server_mem_used-style usage, ...) for
-	 * the global pageframe budget, and budget_client_admit() of
-	 * c->charged_bytes against c->limit_bytes.  A refused page is
-	 * counted like an arena-full one below.
-	 */
+	limit = atomic_load_explicit(&c->limit_bytes, memory_order_relaxed);
+	charged = atomic_load_explicit(&c->charged_bytes, memory_order_relaxed);
+	if (!budget_client_admit(charged, limit, 1) || !store_admit(zd))
+		return refuse(zd, c);
 	rc = dedup_store(zd->dedup, ctx, page, c->scope, id, csize, shared);
-	if (rc == -ENOSPC) {
-		atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&zd->refused_stores, 1,
-		    memory_order_relaxed);
-		return ZP_ENOSPC;
-	}
+	if (rc == -ENOSPC)
+		return refuse(zd, c);
 	if (rc < 0)
 		return rc == -ENOMEM ? ZP_ENOMEM : ZP_EIO;
-	atomic_fetch_add_explicit(&c->compr_bytes, *csize,
+	/* Charged atomically, so two workers cannot both take the rest. */
+	charged = atomic_fetch_add_explicit(&c->charged_bytes, *csize,
 	    memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->charged_bytes, *csize,
+	if (!budget_client_admit(charged, limit, *csize)) {
+		atomic_fetch_sub_explicit(&c->charged_bytes, *csize,
+		    memory_order_relaxed);
+		if (dedup_put(zd->dedup, *id, c->scope) < 0)
+			fatalx("store: object %u vanished", *id);
+		return refuse(zd, c);
+	}
+	atomic_fetch_add_explicit(&c->compr_bytes, *csize,
 	    memory_order_relaxed);
 	return 0;
 }
@@ -110,5 +164,7 @@ store_release_table(struct zpoold *zd, struct client *c,
 
 	while (handle_next(t, &cursor, &o))
 		store_release(zd, c, &o);
+	atomic_fetch_sub_explicit(&zd->handle_bytes, handle_bytes(t),
+	    memory_order_relaxed);
 	handle_clear(t);
 }

@@ -137,14 +137,17 @@ run_merge(struct worker *w, struct job *job)
 	size_t			i, run = 0;
 
 	pool_stats(w->zd->pool, &before);
-	job->merged = dedup_merge(w->zd->dedup, w->ctx, merge_next, job,
-	    &job->scanned);
+	if (job->merge_nids != 0)
+		job->merged = dedup_merge(w->zd->dedup, w->ctx, merge_next,
+		    job, &job->scanned);
 	for (i = 0; i < job->merge_nids; i++) {
 		while (i >= job->merge_runs[run].end)
 			run++;
 		store_unpin(w->zd, job->merge_ids[i],
 		    job->merge_runs[run].scope);
 	}
+	/* Merging leaves holes in zspages: compaction gives them back. */
+	pool_compact(w->zd->pool, &job->moved);
 	pool_stats(w->zd->pool, &after);
 	/* Others store and free meanwhile: this is a best reading. */
 	job->released = before.frames > after.frames ?
@@ -184,6 +187,7 @@ run_job(struct worker *w, struct job *job)
 		store_release_table(w->zd, job->c, &job->table);
 		break;
 	case JOB_MERGE:
+	case JOB_BUDGET:
 		run_merge(w, job);
 		break;
 	case JOB_COMPACT:

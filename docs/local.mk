@@ -6,3 +6,4 @@ dist_man_MANS += docs/zpoold.8 docs/zpoold.conf.5 docs/libzpclient.3
 # docs/*.md here (tests/test_install.sh checks that all are installed).
 dist_doc_DATA += README.md docs/design.md
 dist_doc_DATA += docs/protocol.md
+dist_doc_DATA += docs/performance.md

@@ -4,3 +4,9 @@
 # Makefile against a `make install`.
 exampledir = $(docdir)/examples
 dist_example_DATA = examples/kvcache.c examples/Makefile
+
+# The demo (scripts/demo.sh) runs kvcache against the build tree; built only
+# on request, as `make examples/kvcache`.
+EXTRA_PROGRAMS = examples/kvcache
+examples_kvcache_LDADD = client/libzpclient.la
+CLEANFILES += examples/kvcache

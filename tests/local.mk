@@ -110,3 +110,12 @@ tests_test_daemon_SOURCES = tests/test_daemon.c tests/rawclient.c \
 	tests/rawclient.h
 tests_test_daemon_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUFC_CFLAGS)
 tests_test_daemon_LDADD = common/libzpcommon.la $(CUNIT_LIBS)
+
+# Dedup across clients, scopes, limits and the budget, on a real zpoold.
+check_PROGRAMS += tests/test_dedup_budget
+TESTS += tests/test_dedup_budget
+tests_test_dedup_budget_SOURCES = tests/test_dedup_budget.c \
+	tests/testdaemon.c tests/testdaemon.h tests/rawclient.c tests/rawclient.h
+tests_test_dedup_budget_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUFC_CFLAGS)
+tests_test_dedup_budget_LDADD = client/libzpclient.la common/libzpcommon.la \
+	$(PROTOBUFC_LIBS) $(CUNIT_LIBS)

@@ -84,8 +84,12 @@ fi
 
 # --- capture -----------------------------------------------------------
 # exec makes zpbench the parent of the sleep: allowed to read it even
-# where ptrace is limited to descendants.
-sh -c 'sleep 60 & echo $! >"$1"; exec "$2" capture -o "$3" $!' sh \
+# where ptrace is limited to descendants.  Wait for the child to be sleep
+# (not still the forked shell) so the report names it.
+sh -c 'sleep 60 & echo $! >"$1"; i=0
+	while [ "$(cat /proc/$!/comm)" != sleep ] && [ $i -lt 500 ]; do
+		i=$((i + 1)); sleep 0.01; done
+	exec "$2" capture -o "$3" $!' sh \
     "$tmp/child.pid" "$ZPBENCH" "$tmp/c.corpus" >"$tmp/cap.out" 2>&1 ||
 	fail "capture exited $?: $(cat "$tmp/cap.out")"
 child=$(cat "$tmp/child.pid")

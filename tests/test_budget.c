@@ -48,9 +48,12 @@ test_hysteresis(void)
 	budget_init(&b, 100 * M, 90);
 	CU_ASSERT_EQUAL(budget_accept_level(&b), 90 * M);
 	CU_ASSERT_EQUAL(budget_admit(&b, 100 * M, 4096, true), BUDGET_REFUSE);
-	CU_ASSERT_EQUAL(budget_admit(&b, 95 * M, 4096, false), BUDGET_REFUSE);
-	CU_ASSERT_EQUAL(budget_admit(&b, 90 * M + 1, 4096, false),
+	/* full: below the budget but above the threshold is still refused */
+	CU_ASSERT_EQUAL(budget_admit(&b, 95 * M, 4096, false), BUDGET_RECLAIM);
+	CU_ASSERT_EQUAL(budget_admit(&b, 95 * M, 4096, true), BUDGET_REFUSE);
+	CU_ASSERT_EQUAL(budget_admit(&b, 90 * M + 1, 4096, true),
 	    BUDGET_REFUSE);
+	CU_ASSERT_FALSE(budget_accepting(&b));
 	CU_ASSERT_EQUAL(budget_admit(&b, 90 * M, 4096, false), BUDGET_OK);
 	CU_ASSERT_TRUE(budget_accepting(&b));
 	CU_ASSERT_EQUAL(b.refused, 3);
