@@ -119,3 +119,4 @@ tests_test_dedup_budget_SOURCES = tests/test_dedup_budget.c \
 tests_test_dedup_budget_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUFC_CFLAGS)
 tests_test_dedup_budget_LDADD = client/libzpclient.la common/libzpcommon.la \
 	$(PROTOBUFC_LIBS) $(CUNIT_LIBS)
+noinst_HEADERS += tests/cutest.h

@@ -3,7 +3,7 @@
  */
 #include <stdint.h>
 
-#include <CUnit/Basic.h>
+#include "cutest.h"
 
 #include "budget.h"
 
@@ -88,20 +88,16 @@ test_client_limit(void)
 int
 main(void)
 {
-	CU_pSuite	s;
-	unsigned	failed;
+	static const struct cu_case cases[] = {
+		{ "unlimited", test_unlimited },
+		{ "reclaim, then refuse", test_reclaim_then_refuse },
+		{ "accept threshold", test_hysteresis },
+		{ "accept_pct bounds", test_accept_pct_bounds },
+		{ "client limit", test_client_limit },
+		{ NULL, NULL }
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (cu_suite("budget", cases) != 0)
 		return 1;
-	s = CU_add_suite("budget", NULL, NULL);
-	CU_add_test(s, "unlimited", test_unlimited);
-	CU_add_test(s, "reclaim, then refuse", test_reclaim_then_refuse);
-	CU_add_test(s, "accept threshold", test_hysteresis);
-	CU_add_test(s, "accept_pct bounds", test_accept_pct_bounds);
-	CU_add_test(s, "client limit", test_client_limit);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return cu_run();
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "cutest.h"
 
 #include "codec.h"
 #include "dedup.h"
@@ -307,27 +307,27 @@ test_threads(void)
 int
 main(void)
 {
+	static const struct cu_case cases[] = {
+		{ "inline shares equal pages", test_inline_shares },
+		{ "scopes are isolated", test_scopes_isolated },
+		{ "same-filled pages", test_same_filled },
+		{ "off, then merge", test_off_then_merge },
+		{ "threads", test_threads },
+		{ NULL, NULL }
+	};
+	static const char *suite =
+#ifdef ZP_COLLIDE_HASH
+	    "dedup (every hash collides)";
+#else
+	    "dedup";
+#endif
 	struct codec_spec	 spec = { CODEC_LZ4, 1 };
-	CU_pSuite		 s;
-	unsigned		 failed;
+	int			 rc;
 
 	lz4 = codec_ctx_new(&spec);
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (cu_suite(suite, cases) != 0)
 		return 1;
-#ifdef ZP_COLLIDE_HASH
-	s = CU_add_suite("dedup (every hash collides)", NULL, NULL);
-#else
-	s = CU_add_suite("dedup", NULL, NULL);
-#endif
-	CU_add_test(s, "inline shares equal pages", test_inline_shares);
-	CU_add_test(s, "scopes are isolated", test_scopes_isolated);
-	CU_add_test(s, "same-filled pages", test_same_filled);
-	CU_add_test(s, "off, then merge", test_off_then_merge);
-	CU_add_test(s, "threads", test_threads);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
+	rc = cu_run();
 	codec_ctx_free(lz4);
-	return failed ? 1 : 0;
+	return rc;
 }

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
+#include "cutest.h"
 
 #include "rawclient.h"
 #include "testdaemon.h"
@@ -446,22 +446,18 @@ test_merge_on_demand(void)
 int
 main(void)
 {
-	CU_pSuite	s;
-	unsigned	nfail;
+	static const struct cu_case cases[] = {
+		{ "two clients, one copy", test_two_clients_one_copy },
+		{ "uid scope isolates users", test_uid_scope },
+		{ "client limit", test_client_limit },
+		{ "global budget and threshold", test_global_budget },
+		{ "lowered budget is met", test_budget_lowered },
+		{ "dedup off, then merge", test_merge_on_demand },
+		{ NULL, NULL }
+	};
 
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (cu_suite("dedup and budget, daemon", cases) != 0)
 		return 1;
-	s = CU_add_suite("dedup and budget, daemon", NULL, NULL);
-	CU_add_test(s, "two clients, one copy", test_two_clients_one_copy);
-	CU_add_test(s, "uid scope isolates users", test_uid_scope);
-	CU_add_test(s, "client limit", test_client_limit);
-	CU_add_test(s, "global budget and threshold", test_global_budget);
-	CU_add_test(s, "lowered budget is met", test_budget_lowered);
-	CU_add_test(s, "dedup off, then merge", test_merge_on_demand);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	nfail = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return nfail ? 1 : 0;
+	return cu_run();
 }

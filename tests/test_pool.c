@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "cutest.h"
 
 #include "codec.h"
 #include "page.h"
@@ -535,27 +535,25 @@ test_threads(void)
 int
 main(void)
 {
+	static const struct cu_case cases[] = {
+		{ "bad config", test_bad_config },
+		{ "every class round-trips", test_every_class },
+		{ "same-filled and huge", test_same_and_huge },
+		{ "bad ids change nothing", test_bad_ids },
+		{ "arena exhaustion", test_arena_exhaustion },
+		{ "merge", test_merge },
+		{ "compaction", test_compaction },
+		{ "random model", test_random_model },
+		{ "threads", test_threads },
+		{ NULL, NULL }
+	};
 	struct codec_spec	 spec = { CODEC_LZ4, 1 };
-	CU_pSuite		 s;
-	unsigned		 failed;
+	int			 rc;
 
 	lz4 = codec_ctx_new(&spec);
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (cu_suite("pool", cases) != 0)
 		return 1;
-	s = CU_add_suite("pool", NULL, NULL);
-	CU_add_test(s, "bad config", test_bad_config);
-	CU_add_test(s, "every class round-trips", test_every_class);
-	CU_add_test(s, "same-filled and huge", test_same_and_huge);
-	CU_add_test(s, "bad ids change nothing", test_bad_ids);
-	CU_add_test(s, "arena exhaustion", test_arena_exhaustion);
-	CU_add_test(s, "merge", test_merge);
-	CU_add_test(s, "compaction", test_compaction);
-	CU_add_test(s, "random model", test_random_model);
-	CU_add_test(s, "threads", test_threads);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
+	rc = cu_run();
 	codec_ctx_free(lz4);
-	return failed ? 1 : 0;
+	return rc;
 }
