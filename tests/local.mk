@@ -101,6 +101,12 @@ EXTRA_DIST += tests/test_zpctl.sh
 # zpbench end to end: gen, pool (and zram as root), capture of a child.
 TESTS += tests/test_bench.sh
 EXTRA_DIST += tests/test_bench.sh
+# zpbench rpc on its own zpoold ($ZPOOLD): the JSON line, every page back.
+TESTS += tests/test_bench_rpc.sh
+EXTRA_DIST += tests/test_bench_rpc.sh
+# zpbench dedup: K copies share, scopes do not, every page comes back.
+TESTS += tests/test_bench_dedup.sh
+EXTRA_DIST += tests/test_bench_dedup.sh
 
 # zpoold itself, on a private socket, against raw-protocol clients
 # (hostile ones included).  It finds the daemon through $ZPOOLD.

@@ -37,6 +37,8 @@ struct bench_cmd {
 int		 cmd_gen(int, char **);
 int		 cmd_capture(int, char **);
 int		 cmd_pool(int, char **);
+int		 cmd_rpc(int, char **);
+int		 cmd_dedup(int, char **);
 
 /* --- timing (bench_util.c) --- */
 

@@ -20,6 +20,10 @@ static const struct bench_cmd cmds[] = {
 	{ "pool", cmd_pool,
 	    "store and load a corpus in the pool; compare with lz4/zstd and "
 	    "zram" },
+	{ "rpc", cmd_rpc,
+	    "zpoold end to end: batched clients, load latency, idle memory" },
+	{ "dedup", cmd_dedup,
+	    "K copies of a corpus with dedup inline, off and merged; and zram" },
 };
 #define NR_CMDS (sizeof cmds / sizeof cmds[0])
 

@@ -1,0 +1,1736 @@
+/*
+ * bench_rpc.c -- `zpbench rpc`: zpoold and libzpclient end to end on a
+ * corpus, against the bare codec, the kernel's socket round trip and zram.
+ *
+ * What one invocation measures, in this order:
+ *   1. Daemon memory per idle client: Pss of the daemon (/proc/PID/smaps,
+ *      the staging memfd mappings left out: they are the clients' memory)
+ *      before and after K idle connections, divided by K.
+ *   2. Batched throughput, --runs times: N forked client processes, each
+ *      with its own connection and a contiguous share of the corpus, store
+ *      their share in batches of B (zp_store_batch), load it back in batches
+ *      (zp_load_batch), check every byte off the clock, and free it.  A
+ *      phase starts in every client at once (each waits on a pipe the
+ *      parent closes) and lasts from the first client's start to the last
+ *      client's end, CLOCK_MONOTONIC being one clock for all processes.
+ *      Each run is followed by one single-thread run of the bare codec on
+ *      the same pages, and the targets are the median of per-run ratios.
+ *   3. Single-page synchronous load latency: one client, zp_load of one
+ *      random stored page per call, every call timed, --runs samples of
+ *      --loads calls; p50/p99/p99.9 are the medians over runs.
+ *   4. The floor under that latency: a 16-byte ping-pong between two
+ *      processes on a Unix stream socketpair, timed the same way.
+ *   5. As root with an unused zram0, the kernel's zram on the same pages,
+ *      after the daemon has stopped (zram's signal guard replaces ours).
+ * The daemon is ours unless --socket names one: a zpoold started on a
+ * private socket in a mktemp -d directory with an empty configuration,
+ * stopped at the end and on every exit path of this process.
+ */
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "corpus.h"
+#include "page.h"
+#include "zpclient.h"
+
+#define RPC_MAX_CLIENTS		64
+#define RPC_MAX_BATCH		4096
+#define RPC_DEF_LOADS		20000
+#define RPC_MAX_LOADS		10000000
+#define RPC_WARMUP		1000	/* untimed calls before each sample */
+#define RPC_DEF_IDLE		200
+#define RPC_MAX_IDLE		5000
+#define RPC_PING_BYTES		16
+#define RPC_RUNS		3
+
+/* Targets of issue 3, checked at the end of the report. */
+#define TARGET_STORE_RATIO	0.75	/* of 2 x bare compress */
+#define TARGET_LOAD_RATIO	0.70	/* of 2 x bare decompress */
+#define TARGET_P50_US		20.0
+#define TARGET_P99_US		60.0
+#define TARGET_IDLE_KIB		1024.0
+/* The targets credit the daemon with two cores' worth of codec. */
+#define TARGET_PARALLEL		2
+
+struct rpc_opts {
+	const char	*corpus;
+	const char	*socket;	/* NULL: start our own daemon */
+	const char	*zpoold;
+	unsigned	 clients;
+	unsigned	 batch;
+	unsigned	 workers;
+	unsigned	 runs;
+	unsigned	 loads;
+	unsigned	 idle;
+	bool		 no_zram;
+	bool		 json;
+};
+
+/* --- our daemon ---------------------------------------------------------- */
+
+/*
+ * Everything the exit and signal paths need, in static storage: they may
+ * only kill, wait, unlink and rmdir.
+ */
+static struct {
+	pid_t		owner;		/* the process that started it */
+	volatile pid_t	pid;
+	char		dir[64];
+	char		sock[96];
+	char		conf[96];
+	char		log[96];
+} rpcd = { .pid = -1 };
+
+static const int rpcd_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+#define RPCD_NSIGNALS	(sizeof rpcd_signals / sizeof rpcd_signals[0])
+
+static void
+rpcd_remove_files(void)
+{
+	unlink(rpcd.sock);
+	unlink(rpcd.conf);
+	unlink(rpcd.log);
+	rmdir(rpcd.dir);
+}
+
+/* SIGTERM, wait up to 10 s, then SIGKILL.  The exit status, or -1. */
+static int
+rpcd_stop(void)
+{
+	struct timespec	ts = { 0, 10 * 1000 * 1000 };
+	pid_t		pid = rpcd.pid;
+	int		st, i;
+
+	if (pid <= 0)
+		return -1;
+	rpcd.pid = -1;
+	kill(pid, SIGTERM);
+	for (i = 0; i < 1000; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static void
+rpcd_on_exit(void)
+{
+	/* Forked clients exit through here too when err(3) ends them. */
+	if (getpid() != rpcd.owner)
+		return;
+	if (rpcd.pid > 0)
+		rpcd_stop();
+	if (rpcd.dir[0] != '\0')
+		rpcd_remove_files();
+}
+
+static void
+rpcd_on_signal(int sig)
+{
+	int	saved = errno;
+
+	if (getpid() == rpcd.owner && rpcd.pid > 0) {
+		kill(rpcd.pid, SIGTERM);
+		rpcd_remove_files();
+	}
+	errno = saved;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static bool
+executable(const char *path)
+{
+	return access(path, X_OK) == 0;
+}
+
+/*
+ * The zpoold next to us: in a build tree tools/zpbench sits beside
+ * daemon/zpoold (libtool may run us from tools/.libs), once installed
+ * zpbench is in bin and zpoold in the sibling sbin.
+ */
+static bool
+find_zpoold(const struct rpc_opts *o, char *path, size_t len)
+{
+	static const char *const rel[] = {
+		"../daemon/zpoold", "../../daemon/zpoold", "../sbin/zpoold",
+		"zpoold",
+	};
+	const char	*env = getenv("ZPOOLD");
+	char		 self[PATH_MAX - 64], real[PATH_MAX], *slash;
+	ssize_t		 n;
+	size_t		 i;
+
+	if (o->zpoold != NULL) {
+		snprintf(path, len, "%s", o->zpoold);
+		return true;
+	}
+	if (env != NULL && *env != '\0') {
+		snprintf(path, len, "%s", env);
+		return true;
+	}
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) == -1)
+		return false;
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) == NULL)
+		return false;
+	*slash = '\0';
+	for (i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		snprintf(path, len, "%s/%s", self, rel[i]);
+		if (!executable(path))
+			continue;
+		/* A plain name for the report; path is PATH_MAX long. */
+		if (realpath(path, real) != NULL)
+			snprintf(path, len, "%s", real);
+		return true;
+	}
+	return false;
+}
+
+static bool
+socket_accepts(const char *path)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	int			fd, ok;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+	close(fd);
+	return ok;
+}
+
+static void
+rpcd_print_log(void)
+{
+	char	 buf[4096];
+	size_t	 n;
+	FILE	*f;
+
+	if ((f = fopen(rpcd.log, "r")) == NULL)
+		return;
+	fprintf(stderr, "---- zpoold log ----\n");
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fprintf(stderr, "---- end of zpoold log ----\n");
+	fclose(f);
+}
+
+static void __attribute__((noreturn))
+rpcd_exec(const char *bin, const struct rpc_opts *o)
+{
+	char	workers[32], per_uid[48];
+	int	fd;
+
+	if ((fd = open(rpcd.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600)) != -1) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	if ((fd = open("/dev/null", O_RDONLY)) != -1)
+		dup2(fd, STDIN_FILENO);
+	snprintf(workers, sizeof workers, "%u", o->workers);
+	/* Room for the idle clients next to the measuring ones. */
+	snprintf(per_uid, sizeof per_uid, "--max_clients_per_uid=%u",
+	    o->idle + o->clients + 16);
+	execl(bin, "zpoold", "--foreground", "--config", rpcd.conf,
+	    "--socket", rpcd.sock, "--workers", workers, per_uid,
+	    (char *)NULL);
+	fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+	_exit(127);
+}
+
+/* Start zpoold and wait until it accepts; exits on failure. */
+static void
+rpcd_start(const struct rpc_opts *o, char *bin, size_t binlen)
+{
+	struct sigaction	sa;
+	size_t			i;
+	int			fd, st;
+
+	if (!find_zpoold(o, bin, binlen))
+		errx(BENCH_EXIT_ERROR, "rpc: cannot find zpoold next to "
+		    "zpbench; give --zpoold PATH or set $ZPOOLD");
+	if (!executable(bin))
+		err(BENCH_EXIT_ERROR, "rpc: %s", bin);
+	snprintf(rpcd.dir, sizeof rpcd.dir, "%s/zpbench-rpc.XXXXXX",
+	    getenv("TMPDIR") != NULL && strlen(getenv("TMPDIR")) < 32 ?
+	    getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(rpcd.dir) == NULL) {
+		rpcd.dir[0] = '\0';
+		err(BENCH_EXIT_ERROR, "rpc: mkdtemp");
+	}
+	snprintf(rpcd.sock, sizeof rpcd.sock, "%s/zpoold.sock", rpcd.dir);
+	snprintf(rpcd.conf, sizeof rpcd.conf, "%s/zpoold.conf", rpcd.dir);
+	snprintf(rpcd.log, sizeof rpcd.log, "%s/zpoold.log", rpcd.dir);
+	/* Empty: no installed configuration leaks into the figures. */
+	if ((fd = open(rpcd.conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		err(BENCH_EXIT_ERROR, "rpc: %s", rpcd.conf);
+	close(fd);
+
+	rpcd.owner = getpid();
+	atexit(rpcd_on_exit);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = rpcd_on_signal;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < RPCD_NSIGNALS; i++)
+		sigaction(rpcd_signals[i], &sa, NULL);
+
+	fflush(NULL);
+	if ((rpcd.pid = fork()) == -1)
+		err(BENCH_EXIT_ERROR, "rpc: fork");
+	if (rpcd.pid == 0)
+		rpcd_exec(bin, o);
+	for (i = 0; i < 1000; i++) {
+		if (socket_accepts(rpcd.sock))
+			return;
+		if (waitpid(rpcd.pid, &st, WNOHANG) == rpcd.pid) {
+			rpcd.pid = -1;
+			rpcd_print_log();
+			errx(BENCH_EXIT_ERROR, "rpc: %s exited at start", bin);
+		}
+		usleep(10000);
+	}
+	rpcd_print_log();
+	errx(BENCH_EXIT_ERROR, "rpc: %s did not accept within 10 s", bin);
+}
+
+/* The pid of whoever listens on `path` (SO_PEERCRED), or -1. */
+static pid_t
+peer_pid(const char *path)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct ucred		cr;
+	socklen_t		len = sizeof cr;
+	pid_t			pid = -1;
+	int			fd;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		pid = cr.pid;
+	close(fd);
+	return pid;
+}
+
+/* --- small helpers -------------------------------------------------------- */
+
+static double
+div0(double a, double b)
+{
+	return b == 0 ? 0 : a / b;
+}
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted samples, in µs. */
+static double
+pct_us(const uint64_t *v, size_t n, double q)
+{
+	size_t	r;
+
+	if (n == 0)
+		return 0;
+	r = (size_t)(q * (double)n + 0.999999);
+	if (r < 1)
+		r = 1;
+	if (r > n)
+		r = n;
+	return (double)v[r - 1] / 1e3;
+}
+
+static void
+print_samples(const char *key, const struct bench_samples *s,
+    const char *unit)
+{
+	unsigned	i;
+
+	printf("  %s %.2f%s [runs", key, bench_median(s), unit);
+	for (i = 0; i < s->n; i++)
+		printf(" %.2f", s->v[i]);
+	printf("]\n");
+}
+
+/* read/write that finish or fail; EOF is a failure for reads. */
+static int
+read_full(int fd, void *buf, size_t len)
+{
+	uint8_t	*p = buf;
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = read(fd, p, len)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+client_connect(const char *sock, const char *name, zp_client **zc)
+{
+	struct zp_options	opt;
+
+	memset(&opt, 0, sizeof opt);
+	opt.socket_path = sock;
+	opt.name = name;
+	return zp_connect(&opt, zc);
+}
+
+/* --- 1. daemon memory per idle client ------------------------------------ */
+
+/*
+ * The daemon's memory besides the pool: every mapping but the pool's arena
+ * and the clients' staging memfds (shared with the clients, and theirs).
+ */
+#define MEMFD_STAGING	" /memfd:zpclient"
+#define MEMFD_POOL	" /memfd:zpoold-pool"
+
+struct mem_snap {
+	uint64_t	pss_kib;	/* pool and staging left out */
+	uint64_t	rss_kib;
+	uint64_t	staging_maps;
+	uint64_t	staging_rss_kib;
+	uint64_t	fds;
+};
+
+static bool
+is_mapping_header(const char *line)
+{
+	/* "start-end perms ...": field lines are "Name:   N kB". */
+	const char	*sp = strchr(line, ' ');
+
+	return sp != NULL && sp > line && sp[-1] != ':';
+}
+
+static int
+mem_snapshot(pid_t pid, struct mem_snap *m)
+{
+	char		 path[64], line[512];
+	unsigned long	 kib;
+	bool		 staging = false, skip = false;
+	struct dirent	*de;
+	DIR		*d;
+	FILE		*f;
+
+	memset(m, 0, sizeof *m);
+	snprintf(path, sizeof path, "/proc/%ld/smaps", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (is_mapping_header(line)) {
+			staging = strstr(line, MEMFD_STAGING) != NULL;
+			skip = staging || strstr(line, MEMFD_POOL) != NULL;
+			m->staging_maps += staging;
+		} else if (sscanf(line, "Pss: %lu kB", &kib) == 1) {
+			if (!skip)
+				m->pss_kib += kib;
+		} else if (sscanf(line, "Rss: %lu kB", &kib) == 1) {
+			if (staging)
+				m->staging_rss_kib += kib;
+			else if (!skip)
+				m->rss_kib += kib;
+		}
+	}
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			m->fds++;
+	closedir(d);
+	return 0;
+}
+
+struct idle_result {
+	bool		measured;
+	char		skipped[128];
+	unsigned	clients;	/* connected */
+	int		refused;	/* code that stopped us short, or 0 */
+	struct mem_snap	before, after, closed;
+	double		pss_kib_per_client;
+	double		rss_kib_per_client;
+};
+
+static void
+settle(void)
+{
+	struct timespec	ts = { 0, 200 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+measure_idle(const struct rpc_opts *o, const char *sock, pid_t pid,
+    struct idle_result *ir)
+{
+	zp_client	**zc;
+	unsigned	  i;
+	int		  rc;
+
+	memset(ir, 0, sizeof *ir);
+	if (o->idle == 0) {
+		snprintf(ir->skipped, sizeof ir->skipped, "--idle 0");
+		return;
+	}
+	if (pid <= 0) {
+		snprintf(ir->skipped, sizeof ir->skipped, "cannot tell the "
+		    "daemon's pid (SO_PEERCRED)");
+		return;
+	}
+	if (mem_snapshot(pid, &ir->before) == -1) {
+		snprintf(ir->skipped, sizeof ir->skipped, "cannot read "
+		    "/proc/%ld/smaps: %s", (long)pid, strerror(errno));
+		return;
+	}
+	if ((zc = calloc(o->idle, sizeof *zc)) == NULL)
+		err(BENCH_EXIT_ERROR, "rpc");
+	for (i = 0; i < o->idle; i++) {
+		if ((rc = client_connect(sock, "zpbench-idle", &zc[i])) != 0) {
+			ir->refused = rc;
+			break;
+		}
+	}
+	ir->clients = i;
+	/* zp_connect returned after the hello: the daemon is done. */
+	settle();
+	rc = mem_snapshot(pid, &ir->after);
+	for (i = 0; i < ir->clients; i++)
+		zp_close(zc[i]);
+	free(zc);
+	if (rc == -1 || ir->clients == 0) {
+		snprintf(ir->skipped, sizeof ir->skipped, "%s", rc == -1 ?
+		    "the daemon went away" : zp_strerror(ir->refused));
+		return;
+	}
+	/* Wait for the daemon to see every hang-up before the last look. */
+	for (i = 0; i < 50; i++) {
+		settle();
+		if (mem_snapshot(pid, &ir->closed) == -1 ||
+		    ir->closed.fds <= ir->before.fds)
+			break;
+	}
+	ir->measured = true;
+	ir->pss_kib_per_client = ((double)ir->after.pss_kib -
+	    (double)ir->before.pss_kib) / ir->clients;
+	ir->rss_kib_per_client = ((double)ir->after.rss_kib -
+	    (double)ir->before.rss_kib) / ir->clients;
+}
+
+/* --- 2. batched throughput ------------------------------------------------ */
+
+/*
+ * Where the CPU goes, to tell overhead from waiting: the on-CPU time of
+ * the daemon's threads (schedstat, in ns) between the barriers, and of
+ * each client (its thread CPU clock).  The daemon's main thread is the
+ * event loop; every other thread is a worker.
+ */
+struct cpu_snap {
+	bool		ok;
+	uint64_t	loop_ns;
+	uint64_t	workers_ns;
+	/* the whole machine (/proc/stat, in ticks): is someone else busy? */
+	uint64_t	busy_ns;
+	uint64_t	steal_ns;
+};
+
+/*
+ * Busy and stolen time of all CPUs.  The machine is shared: a neighbour
+ * that keeps a CPU busy turns a 2-CPU measurement into a 1-CPU one, and
+ * only this shows it.
+ */
+static void
+machine_snapshot(struct cpu_snap *cs)
+{
+	unsigned long long	v[8];
+	long			hz = sysconf(_SC_CLK_TCK);
+	uint64_t		tick;
+	FILE			*f;
+
+	if (hz <= 0 || (f = fopen("/proc/stat", "re")) == NULL)
+		return;
+	tick = 1000000000u / (uint64_t)hz;
+	/* user nice system idle iowait irq softirq steal */
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+	    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+		cs->busy_ns = (v[0] + v[1] + v[2] + v[5] + v[6]) * tick;
+		cs->steal_ns = v[7] * tick;
+	}
+	fclose(f);
+}
+
+static void
+cpu_snapshot(pid_t pid, struct cpu_snap *cs)
+{
+	char		 path[96];
+	unsigned long long ns;
+	struct dirent	*de;
+	DIR		*d;
+	FILE		*f;
+
+	memset(cs, 0, sizeof *cs);
+	machine_snapshot(cs);
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return;
+	cs->ok = true;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/task/%.20s/schedstat",
+		    (long)pid, de->d_name);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1) {
+			if (strtol(de->d_name, NULL, 10) == pid)
+				cs->loop_ns += ns;
+			else
+				cs->workers_ns += ns;
+		} else
+			cs->ok = false;
+		fclose(f);
+	}
+	closedir(d);
+}
+
+static uint64_t
+thread_cpu_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One client's run, in memory shared with the parent. */
+struct client_result {
+	uint64_t	store_t0, store_t1;
+	uint64_t	load_t0, load_t1;
+	uint64_t	store_cpu, load_cpu;	/* this client's CPU, ns */
+	uint64_t	pages;
+	uint64_t	verified;	/* stored, loaded and equal */
+	uint64_t	free_errors;	/* failed frees, pages left behind */
+	bool		timed_store, timed_load;
+	int		code;		/* first ZP_E* code seen */
+	char		failed[96];	/* what failed first */
+};
+
+struct client_ctx {
+	const struct rpc_opts	*o;
+	const char		*sock;
+	const struct corpus	*c;
+	size_t			 first, n;
+	struct client_result	*res;
+	int			 ready_w;	/* one byte per phase */
+	int			 go_store_r;	/* EOF: start storing */
+	int			 go_load_r;	/* EOF: start loading */
+	uint8_t			 index;
+};
+
+static void
+client_fail(struct client_result *res, const char *what, int code)
+{
+	if (res->failed[0] != '\0')
+		return;
+	snprintf(res->failed, sizeof res->failed, "%s: %s", what,
+	    zp_strerror(code));
+	res->code = code;
+}
+
+/* Say we are at the barrier, then wait until the parent opens it. */
+static void
+barrier(const struct client_ctx *cx, int go_r)
+{
+	char	b;
+
+	write_full(cx->ready_w, &cx->index, 1);
+	while (read(go_r, &b, 1) == -1 && errno == EINTR)
+		;
+}
+
+static void
+client_store(const struct client_ctx *cx, zp_client *zc, zp_handle *h,
+    int *results)
+{
+	size_t	i, k, j;
+	int	rc;
+
+	cx->res->store_cpu = thread_cpu_ns();
+	cx->res->store_t0 = bench_now_ns();
+	for (i = 0; i < cx->n; i += k) {
+		k = cx->n - i < cx->o->batch ? cx->n - i : cx->o->batch;
+		rc = zp_store_batch(zc, corpus_page(cx->c, cx->first + i), k,
+		    h + i, results + i);
+		if (rc < 0) {
+			for (j = i; j < i + k; j++)
+				results[j] = rc;
+			client_fail(cx->res, "zp_store_batch", rc);
+			continue;
+		}
+		if ((size_t)rc != k)
+			for (j = i; j < i + k; j++)
+				if (results[j] != 0)
+					client_fail(cx->res, "store", results[j]);
+	}
+	cx->res->store_t1 = bench_now_ns();
+	cx->res->store_cpu = thread_cpu_ns() - cx->res->store_cpu;
+	cx->res->timed_store = true;
+	for (i = 0; i < cx->n; i++)
+		if (results[i] != 0)
+			h[i] = 0;
+}
+
+static void
+client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
+    uint8_t *out, int *results)
+{
+	size_t	i, k, j;
+	int	rc;
+
+	cx->res->load_cpu = thread_cpu_ns();
+	cx->res->load_t0 = bench_now_ns();
+	for (i = 0; i < cx->n; i += k) {
+		k = cx->n - i < cx->o->batch ? cx->n - i : cx->o->batch;
+		rc = zp_load_batch(zc, h + i, k, out + i * (size_t)PAGE_SIZE_4K,
+		    results + i);
+		if (rc < 0) {
+			for (j = i; j < i + k; j++)
+				results[j] = rc;
+			client_fail(cx->res, "zp_load_batch", rc);
+		}
+	}
+	cx->res->load_t1 = bench_now_ns();
+	cx->res->load_cpu = thread_cpu_ns() - cx->res->load_cpu;
+	cx->res->timed_load = true;
+	/* A last byte, not waited on: the parent reads the daemon's CPU
+	   time before we verify. */
+	write_full(cx->ready_w, &cx->index, 1);
+	/* Byte for byte, off the clock. */
+	for (i = 0; i < cx->n; i++) {
+		if (h[i] == 0)
+			continue;
+		if (results[i] != 0) {
+			client_fail(cx->res, "load", results[i]);
+			continue;
+		}
+		if (memcmp(out + i * (size_t)PAGE_SIZE_4K,
+		    corpus_page(cx->c, cx->first + i), PAGE_SIZE_4K) != 0) {
+			if (cx->res->failed[0] == '\0')
+				snprintf(cx->res->failed,
+				    sizeof cx->res->failed, "page %zu came "
+				    "back different", cx->first + i);
+			continue;
+		}
+		cx->res->verified++;
+	}
+}
+
+/* Free everything and check that the daemon agrees nothing is left. */
+static void
+client_free(const struct client_ctx *cx, zp_client *zc, zp_handle *h,
+    int *results)
+{
+	struct zp_stats	st;
+	size_t		i, k, j, m;
+	int		rc;
+
+	for (i = 0; i < cx->n; i += k) {
+		k = cx->n - i < cx->o->batch ? cx->n - i : cx->o->batch;
+		/* Only live handles: a stored-failed page has none. */
+		for (j = i, m = i; j < i + k; j++)
+			if (h[j] != 0)
+				h[m++] = h[j];
+		if (m == i)
+			continue;
+		rc = zp_free_batch(zc, h + i, m - i, results);
+		if (rc < 0 || (size_t)rc != m - i) {
+			cx->res->free_errors += rc < 0 ? m - i : m - i -
+			    (size_t)rc;
+			client_fail(cx->res, "zp_free_batch", rc < 0 ? rc :
+			    ZP_ENOENT);
+		}
+	}
+	if ((rc = zp_stats(zc, &st)) != 0) {
+		client_fail(cx->res, "zp_stats", rc);
+		return;
+	}
+	if (st.pages_stored != 0) {
+		cx->res->free_errors += st.pages_stored;
+		snprintf(cx->res->failed, sizeof cx->res->failed,
+		    "%llu pages still stored after freeing all",
+		    (unsigned long long)st.pages_stored);
+	}
+}
+
+static void __attribute__((noreturn))
+client_main(const struct client_ctx *cx)
+{
+	zp_client	*zc = NULL;
+	zp_handle	*h;
+	uint8_t		*out;
+	int		*results;
+	int		 rc;
+
+	cx->res->pages = cx->n;
+	h = calloc(cx->n + 1, sizeof *h);
+	results = calloc(cx->n + RPC_MAX_BATCH, sizeof *results);
+	/* Faulted in now, so the load phase does not time page faults. */
+	out = bench_alloc((cx->n + 1) * (size_t)PAGE_SIZE_4K);
+	if (h == NULL || results == NULL || out == NULL)
+		client_fail(cx->res, "client", ZP_ENOMEM);
+	else if ((rc = client_connect(cx->sock, "zpbench-rpc", &zc)) != 0)
+		client_fail(cx->res, "zp_connect", rc);
+	barrier(cx, cx->go_store_r);
+	if (zc != NULL)
+		client_store(cx, zc, h, results);
+	barrier(cx, cx->go_load_r);
+	if (zc == NULL) {
+		write_full(cx->ready_w, &cx->index, 1);
+		_exit(0);
+	}
+	client_load(cx, zc, h, out, results);
+	client_free(cx, zc, h, results);
+	zp_close(zc);
+	_exit(0);
+}
+
+/* CPU per page of one phase, in µs. */
+struct phase_cpu {
+	bool		have_daemon;
+	double		wall, clients, loop, workers;
+	double		others, steal;	/* the rest of the machine */
+};
+
+struct tput_run {
+	double		store_mbps, load_mbps;
+	struct phase_cpu store_cpu, load_cpu;
+	uint64_t	verified, errors;
+	char		failed[128];
+};
+
+/*
+ * Wait until every client has written its byte for this phase; a client
+ * that died counts as arrived, so one crash cannot hang the run.
+ */
+static void
+phase_wait(int ready_r, const pid_t *pids, bool *alive, unsigned n)
+{
+	bool		arrived[RPC_MAX_CLIENTS];
+	struct pollfd	pfd = { .fd = ready_r, .events = POLLIN };
+	uint8_t		buf[RPC_MAX_CLIENTS];
+	unsigned	i, left = n;
+	ssize_t		r, k;
+	int		st;
+
+	for (i = 0; i < n; i++) {
+		arrived[i] = !alive[i];
+		left -= !alive[i];
+	}
+	while (left > 0) {
+		if (poll(&pfd, 1, 100) > 0) {
+			if ((r = read(ready_r, buf, sizeof buf)) <= 0)
+				return;		/* every client is gone */
+			for (k = 0; k < r; k++)
+				if (buf[k] < n && !arrived[buf[k]]) {
+					arrived[buf[k]] = true;
+					left--;
+				}
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (alive[i] && waitpid(pids[i], &st, WNOHANG) ==
+			    pids[i]) {
+				alive[i] = false;
+				if (!arrived[i]) {
+					arrived[i] = true;
+					left--;
+				}
+			}
+	}
+}
+
+static void
+phase_cpu(struct phase_cpu *pc, const struct cpu_snap *a,
+    const struct cpu_snap *b, uint64_t wall_ns, uint64_t client_ns,
+    size_t npages)
+{
+	double	n = npages == 0 ? 1 : (double)npages;
+
+	pc->wall = (double)wall_ns / 1e3 / n;
+	pc->clients = (double)client_ns / 1e3 / n;
+	pc->steal = (double)(b->steal_ns - a->steal_ns) / 1e3 / n;
+	pc->others = (double)(b->busy_ns - a->busy_ns) / 1e3 / n -
+	    pc->clients;
+	pc->have_daemon = a->ok && b->ok;
+	if (!pc->have_daemon)
+		return;
+	pc->loop = (double)(b->loop_ns - a->loop_ns) / 1e3 / n;
+	pc->workers = (double)(b->workers_ns - a->workers_ns) / 1e3 / n;
+	pc->others -= pc->loop + pc->workers;
+}
+
+static void
+tput_collect(const struct rpc_opts *o, const struct corpus *c,
+    const struct client_result *res, const bool *dead_by_signal,
+    const struct cpu_snap *cpu, struct tput_run *run)
+{
+	uint64_t	scpu = 0, lcpu = 0;
+
+	uint64_t	s0 = UINT64_MAX, s1 = 0, l0 = UINT64_MAX, l1 = 0;
+	uint64_t	bytes = c->npages * (uint64_t)PAGE_SIZE_4K;
+	unsigned	i;
+
+	memset(run, 0, sizeof *run);
+	for (i = 0; i < o->clients; i++) {
+		const struct client_result *r = &res[i];
+
+		if (r->timed_store) {
+			s0 = r->store_t0 < s0 ? r->store_t0 : s0;
+			s1 = r->store_t1 > s1 ? r->store_t1 : s1;
+		}
+		if (r->timed_load) {
+			l0 = r->load_t0 < l0 ? r->load_t0 : l0;
+			l1 = r->load_t1 > l1 ? r->load_t1 : l1;
+		}
+		scpu += r->store_cpu;
+		lcpu += r->load_cpu;
+		run->verified += r->verified;
+		run->errors += r->pages - r->verified + r->free_errors;
+		if (run->failed[0] == '\0' && r->failed[0] != '\0')
+			snprintf(run->failed, sizeof run->failed,
+			    "client %u: %s", i, r->failed);
+		if (run->failed[0] == '\0' && dead_by_signal[i])
+			snprintf(run->failed, sizeof run->failed,
+			    "client %u died of a signal", i);
+	}
+	run->store_mbps = s1 > s0 ? bench_mbps(bytes, s1 - s0) : 0;
+	run->load_mbps = l1 > l0 ? bench_mbps(bytes, l1 - l0) : 0;
+	phase_cpu(&run->store_cpu, &cpu[0], &cpu[1], s1 > s0 ? s1 - s0 : 0,
+	    scpu, c->npages);
+	phase_cpu(&run->load_cpu, &cpu[1], &cpu[2], l1 > l0 ? l1 - l0 : 0,
+	    lcpu, c->npages);
+}
+
+static void
+tput_run(const struct rpc_opts *o, const char *sock, pid_t dpid,
+    const struct corpus *c, struct tput_run *run)
+{
+	struct cpu_snap		 cpu[3];
+	struct client_ctx	 cx;
+	struct client_result	*res;
+	pid_t			 pids[RPC_MAX_CLIENTS];
+	bool			 alive[RPC_MAX_CLIENTS];
+	bool			 signalled[RPC_MAX_CLIENTS];
+	int			 ready[2], go_store[2], go_load[2], st;
+	size_t			 per, reslen;
+	unsigned		 i;
+
+	reslen = o->clients * sizeof *res;
+	res = mmap(NULL, reslen, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED)
+		err(BENCH_EXIT_ERROR, "rpc: mmap");
+	memset(res, 0, reslen);
+	if (pipe2(ready, O_CLOEXEC) == -1 || pipe2(go_store, O_CLOEXEC) == -1 ||
+	    pipe2(go_load, O_CLOEXEC) == -1)
+		err(BENCH_EXIT_ERROR, "rpc: pipe");
+	per = (c->npages + o->clients - 1) / o->clients;
+	memset(&cx, 0, sizeof cx);
+	cx.o = o;
+	cx.sock = sock;
+	cx.c = c;
+	cx.ready_w = ready[1];
+	cx.go_store_r = go_store[0];
+	cx.go_load_r = go_load[0];
+	fflush(NULL);
+	for (i = 0; i < o->clients; i++) {
+		cx.index = (uint8_t)i;
+		cx.first = i * per < c->npages ? i * per : c->npages;
+		cx.n = c->npages - cx.first < per ? c->npages - cx.first : per;
+		cx.res = &res[i];
+		signalled[i] = false;
+		if ((pids[i] = fork()) == -1)
+			err(BENCH_EXIT_ERROR, "rpc: fork");
+		if (pids[i] == 0) {
+			/* Only the parent may hold the doors shut. */
+			close(ready[0]);
+			close(go_store[1]);
+			close(go_load[1]);
+			client_main(&cx);
+		}
+		alive[i] = true;
+	}
+	close(ready[1]);
+	close(go_store[0]);
+	close(go_load[0]);
+	phase_wait(ready[0], pids, alive, o->clients);
+	cpu_snapshot(dpid, &cpu[0]);
+	close(go_store[1]);
+	phase_wait(ready[0], pids, alive, o->clients);
+	cpu_snapshot(dpid, &cpu[1]);
+	close(go_load[1]);
+	phase_wait(ready[0], pids, alive, o->clients);
+	cpu_snapshot(dpid, &cpu[2]);
+	for (i = 0; i < o->clients; i++) {
+		if (!alive[i])
+			continue;
+		if (waitpid(pids[i], &st, 0) == pids[i] && WIFSIGNALED(st))
+			signalled[i] = true;
+	}
+	close(ready[0]);
+	tput_collect(o, c, res, signalled, cpu, run);
+	munmap(res, reslen);
+}
+
+/* --- 3. single-page synchronous load latency ------------------------------ */
+
+struct lat_result {
+	struct bench_samples	p50, p99, p999, max;
+	uint64_t		loads, errors;
+	char			failed[128];
+};
+
+/* Store every page in batches; the handles of pages that failed are 0. */
+static uint64_t
+store_all(zp_client *zc, const struct corpus *c, unsigned batch,
+    zp_handle *h, int *results, char *failed, size_t flen)
+{
+	uint64_t	errors = 0;
+	size_t		i, k, j;
+	int		rc;
+
+	for (i = 0; i < c->npages; i += k) {
+		k = c->npages - i < batch ? c->npages - i : batch;
+		rc = zp_store_batch(zc, corpus_page(c, i), k, h + i,
+		    results);
+		for (j = 0; j < k; j++) {
+			if (rc >= 0 && results[j] == 0)
+				continue;
+			h[i + j] = 0;
+			errors++;
+			if (failed[0] == '\0')
+				snprintf(failed, flen, "store: %s",
+				    zp_strerror(rc < 0 ? rc : results[j]));
+		}
+	}
+	return errors;
+}
+
+static void
+lat_sample(zp_client *zc, const struct corpus *c, const zp_handle *h,
+    struct bench_rng *rng, unsigned loads, uint64_t *ns, uint8_t *page,
+    struct lat_result *lr)
+{
+	uint64_t	t0, t1;
+	size_t		i;
+	unsigned	s, n = 0;
+	int		rc;
+
+	for (s = 0; s < RPC_WARMUP + loads; s++) {
+		do
+			i = bench_rng_below(rng, c->npages);
+		while (h[i] == 0);
+		t0 = bench_now_ns();
+		rc = zp_load(zc, h[i], page);
+		t1 = bench_now_ns();
+		if (rc != 0 || memcmp(page, corpus_page(c, i), PAGE_SIZE_4K)) {
+			lr->errors++;
+			if (lr->failed[0] == '\0')
+				snprintf(lr->failed, sizeof lr->failed,
+				    "zp_load of page %zu: %s", i, rc != 0 ?
+				    zp_strerror(rc) : "came back different");
+		}
+		if (s >= RPC_WARMUP)
+			ns[n++] = t1 - t0;
+	}
+	lr->loads += loads;
+	qsort(ns, n, sizeof *ns, u64_cmp);
+	bench_sample_add(&lr->p50, pct_us(ns, n, 0.50));
+	bench_sample_add(&lr->p99, pct_us(ns, n, 0.99));
+	bench_sample_add(&lr->p999, pct_us(ns, n, 0.999));
+	bench_sample_add(&lr->max, (double)ns[n - 1] / 1e3);
+}
+
+static void
+measure_latency(const struct rpc_opts *o, const char *sock,
+    const struct corpus *c, struct lat_result *lr)
+{
+	struct bench_rng	 rng;
+	zp_client		*zc;
+	zp_handle		*h;
+	uint64_t		*ns;
+	uint8_t			*page;
+	int			*results, rc;
+	unsigned		 r;
+
+	memset(lr, 0, sizeof *lr);
+	h = calloc(c->npages, sizeof *h);
+	results = calloc(RPC_MAX_BATCH, sizeof *results);
+	ns = calloc(o->loads, sizeof *ns);
+	page = bench_alloc(PAGE_SIZE_4K);
+	if (h == NULL || results == NULL || ns == NULL || page == NULL)
+		err(BENCH_EXIT_ERROR, "rpc");
+	if ((rc = client_connect(sock, "zpbench-latency", &zc)) != 0)
+		errx(BENCH_EXIT_ERROR, "rpc: latency: zp_connect: %s",
+		    zp_strerror(rc));
+	lr->errors = store_all(zc, c, o->batch, h, results, lr->failed,
+	    sizeof lr->failed);
+	if (lr->errors == c->npages)
+		errx(BENCH_EXIT_ERROR, "rpc: latency: no page stored: %s",
+		    lr->failed);
+	bench_rng_seed(&rng, 1);
+	for (r = 0; r < o->runs; r++)
+		lat_sample(zc, c, h, &rng, o->loads, ns, page, lr);
+	zp_close(zc);
+	bench_free(page, PAGE_SIZE_4K);
+	free(ns);
+	free(results);
+	free(h);
+}
+
+/* --- 4. the kernel's round trip ------------------------------------------- */
+
+static void __attribute__((noreturn))
+echo_main(int fd)
+{
+	uint8_t	buf[RPC_PING_BYTES];
+
+	while (read_full(fd, buf, sizeof buf) == 0)
+		if (write_full(fd, buf, sizeof buf) == -1)
+			break;
+	_exit(0);
+}
+
+struct ping_result {
+	struct bench_samples	p50, p99, p999;
+};
+
+static void
+measure_ping(const struct rpc_opts *o, struct ping_result *pr)
+{
+	uint8_t		 buf[RPC_PING_BYTES];
+	uint64_t	*ns, t0;
+	unsigned	 r, s, n;
+	pid_t		 pid;
+	int		 sv[2], st;
+
+	memset(pr, 0, sizeof *pr);
+	memset(buf, 0x5a, sizeof buf);
+	if ((ns = calloc(o->loads, sizeof *ns)) == NULL)
+		err(BENCH_EXIT_ERROR, "rpc");
+	/* The daemon's socket type: a stream, as libzpclient uses. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		err(BENCH_EXIT_ERROR, "rpc: socketpair");
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		err(BENCH_EXIT_ERROR, "rpc: fork");
+	if (pid == 0) {
+		close(sv[0]);
+		echo_main(sv[1]);
+	}
+	close(sv[1]);
+	for (r = 0; r < o->runs; r++) {
+		for (s = 0, n = 0; s < RPC_WARMUP + o->loads; s++) {
+			t0 = bench_now_ns();
+			if (write_full(sv[0], buf, sizeof buf) == -1 ||
+			    read_full(sv[0], buf, sizeof buf) == -1)
+				err(BENCH_EXIT_ERROR, "rpc: ping-pong");
+			if (s >= RPC_WARMUP)
+				ns[n++] = bench_now_ns() - t0;
+		}
+		qsort(ns, n, sizeof *ns, u64_cmp);
+		bench_sample_add(&pr->p50, pct_us(ns, n, 0.50));
+		bench_sample_add(&pr->p99, pct_us(ns, n, 0.99));
+		bench_sample_add(&pr->p999, pct_us(ns, n, 0.999));
+	}
+	close(sv[0]);
+	waitpid(pid, &st, 0);
+	free(ns);
+}
+
+/* --- the report ------------------------------------------------------------ */
+
+struct rpc_report {
+	const struct rpc_opts	*o;
+	size_t			 npages;
+	bool			 own_daemon;
+	int			 daemon_exit;	/* ours; -1: killed */
+	struct idle_result	 idle;
+	struct bench_samples	 store, load;
+	struct bench_samples	 store_ratio, load_ratio;	/* per run */
+	struct cpu_samples {
+		bool			have_daemon;
+		struct bench_samples	wall, clients, loop, workers;
+		struct bench_samples	others, steal;
+	}			 store_cpu, load_cpu;
+	uint64_t		 verified;	/* fewest in any run */
+	uint64_t		 errors;	/* every run, and latency */
+	char			 failed[128];
+	struct codec_bench	 cb;
+	struct lat_result	 lat;
+	struct ping_result	 ping;
+	struct zram_bench	 zb;
+	bool			 zram_failed;
+};
+
+static const char *
+verdict(bool ok)
+{
+	return ok ? "met" : "MISSED";
+}
+
+static void
+report_idle(const struct rpc_report *r)
+{
+	const struct idle_result	*ir = &r->idle;
+
+	if (!ir->measured) {
+		printf("idle clients: not measured: %s\n", ir->skipped);
+		return;
+	}
+	printf("idle clients (daemon's /proc/PID/smaps; the pool's arena "
+	    "and the staging\n  memfd mappings left out):\n");
+	printf("  clients %u%s%s\n", ir->clients, ir->refused != 0 ?
+	    ", refused after that: " : "", ir->refused != 0 ?
+	    zp_strerror(ir->refused) : "");
+	printf("  pss_kib before %llu with_clients %llu after_close %llu\n",
+	    (unsigned long long)ir->before.pss_kib,
+	    (unsigned long long)ir->after.pss_kib,
+	    (unsigned long long)ir->closed.pss_kib);
+	printf("  rss_kib before %llu with_clients %llu after_close %llu\n",
+	    (unsigned long long)ir->before.rss_kib,
+	    (unsigned long long)ir->after.rss_kib,
+	    (unsigned long long)ir->closed.rss_kib);
+	printf("  staging mappings %llu (resident %llu KiB, the clients' "
+	    "memory)\n", (unsigned long long)ir->after.staging_maps,
+	    (unsigned long long)ir->after.staging_rss_kib);
+	printf("  fds before %llu with_clients %llu after_close %llu\n",
+	    (unsigned long long)ir->before.fds,
+	    (unsigned long long)ir->after.fds,
+	    (unsigned long long)ir->closed.fds);
+	printf("  pss_kib_per_client %.1f (rss %.1f)\n",
+	    ir->pss_kib_per_client, ir->rss_kib_per_client);
+}
+
+/*
+ * The CPU each page cost in a phase, against the wall time and the bare
+ * codec: what is left of ncpu x wall is time nobody was running.
+ */
+static void
+report_cpu(const char *phase, const struct cpu_samples *cs, double codec_mbps)
+{
+	double	wall = bench_median(&cs->wall), cl = bench_median(&cs->clients);
+	double	lo = bench_median(&cs->loop), wk = bench_median(&cs->workers);
+	long	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (ncpu < 1)
+		ncpu = 1;
+	printf("  %s cpu us/page: wall %.2f, clients %.2f", phase, wall, cl);
+	if (!cs->have_daemon) {
+		printf(", daemon not readable\n");
+		return;
+	}
+	printf(", daemon loop %.2f, workers %.2f; bare codec %.2f;\n"
+	    "    other processes %.2f, stolen %.2f (/proc/stat, 10 ms ticks);"
+	    "\n    idle %.0f%% of %ld CPUs x wall\n", lo, wk,
+	    div0(PAGE_SIZE_4K, codec_mbps), bench_median(&cs->others),
+	    bench_median(&cs->steal), 100 * (1 - div0(cl + lo + wk +
+	    bench_median(&cs->others), (double)ncpu * wall)), ncpu);
+}
+
+static void
+report_tput(const struct rpc_report *r)
+{
+	const struct rpc_opts	*o = r->o;
+
+	printf("batched (%u clients, batch %u; a phase from the first "
+	    "client's start to the last one's end):\n", o->clients, o->batch);
+	print_samples("store_mbps", &r->store, "");
+	print_samples("load_mbps", &r->load, "");
+	printf("  verified_pages %llu of %zu (fewest in any run)\n",
+	    (unsigned long long)r->verified, r->npages);
+	printf("  errors %llu%s%s\n", (unsigned long long)r->errors,
+	    r->failed[0] != '\0' ? "; first: " : "", r->failed);
+	printf("codec lz4 (bare, 1 thread, in-process, one run after each "
+	    "batched run):\n");
+	printf("  compr_bytes %llu\n", (unsigned long long)r->cb.compr_bytes);
+	print_samples("compress_mbps", &r->cb.compress_mbps, "");
+	print_samples("decompress_mbps", &r->cb.decompress_mbps, "");
+	printf("  store / (%d x compress) %.3f (median of per-run ratios)\n",
+	    TARGET_PARALLEL, bench_median(&r->store_ratio));
+	printf("  load / (%d x decompress) %.3f (median of per-run ratios)\n",
+	    TARGET_PARALLEL, bench_median(&r->load_ratio));
+	printf("where the time went (clients: their thread CPU clocks; "
+	    "daemon: schedstat\n  of its threads; medians over runs):\n");
+	report_cpu("store", &r->store_cpu, bench_median(&r->cb.compress_mbps));
+	report_cpu("load", &r->load_cpu, bench_median(&r->cb.decompress_mbps));
+}
+
+static void
+report_latency(const struct rpc_report *r)
+{
+	printf("single-page zp_load (1 client, %u timed loads of random "
+	    "stored pages per run,\n  after %u untimed; each verified):\n",
+	    r->o->loads, RPC_WARMUP);
+	print_samples("load_p50_us", &r->lat.p50, "");
+	print_samples("load_p99_us", &r->lat.p99, "");
+	print_samples("load_p999_us", &r->lat.p999, "");
+	print_samples("load_max_us", &r->lat.max, "");
+	printf("  load_errors %llu%s%s\n", (unsigned long long)r->lat.errors,
+	    r->lat.failed[0] != '\0' ? "; first: " : "", r->lat.failed);
+	printf("unix socket ping-pong (%d B each way, two processes, the "
+	    "kernel's floor):\n", RPC_PING_BYTES);
+	print_samples("rtt_p50_us", &r->ping.p50, "");
+	print_samples("rtt_p99_us", &r->ping.p99, "");
+	print_samples("rtt_p999_us", &r->ping.p999, "");
+	printf("  load_p50 - rtt_p50 %.2f us (the daemon's and library's "
+	    "share)\n", bench_median(&r->lat.p50) - bench_median(&r->ping.p50));
+}
+
+static void
+report_zram(const struct rpc_report *r)
+{
+	const struct zram_bench	*zb = &r->zb;
+
+	if (!zb->measured) {
+		printf("zram: not measured: %s\n", r->zram_failed ?
+		    "failed (see above)" : zb->skipped);
+		return;
+	}
+	printf("zram0 (lz4, O_DIRECT, 1 MiB requests, 1 thread, reset "
+	    "before each run and after):\n");
+	print_samples("write_mbps", &zb->write_mbps, "");
+	print_samples("read_mbps", &zb->read_mbps, "");
+	printf("  mem_used_total %llu\n", (unsigned long long)zb->mem_used_total);
+	printf("  verify_errors %llu\n", (unsigned long long)zb->verify_errors);
+}
+
+static void
+report_targets(const struct rpc_report *r)
+{
+	double	sr = bench_median(&r->store_ratio);
+	double	lr = bench_median(&r->load_ratio);
+	double	p50 = bench_median(&r->lat.p50), p99 = bench_median(&r->lat.p99);
+
+	printf("targets (issue 3; meant for batch 64, 2 clients, 2 workers):\n");
+	printf("  store >= %.0f%% of %d x bare compress: %s (%.1f%%)\n",
+	    100 * TARGET_STORE_RATIO, TARGET_PARALLEL,
+	    verdict(sr >= TARGET_STORE_RATIO), 100 * sr);
+	printf("  load >= %.0f%% of %d x bare decompress: %s (%.1f%%)\n",
+	    100 * TARGET_LOAD_RATIO, TARGET_PARALLEL,
+	    verdict(lr >= TARGET_LOAD_RATIO), 100 * lr);
+	printf("  load p50 <= %.0f us: %s (%.2f)\n", TARGET_P50_US,
+	    verdict(p50 <= TARGET_P50_US), p50);
+	printf("  load p99 <= %.0f us: %s (%.2f)\n", TARGET_P99_US,
+	    verdict(p99 <= TARGET_P99_US), p99);
+	if (r->idle.measured)
+		printf("  daemon memory <= %.0f KiB per idle client: %s "
+		    "(%.1f)\n", TARGET_IDLE_KIB,
+		    verdict(r->idle.pss_kib_per_client <= TARGET_IDLE_KIB),
+		    r->idle.pss_kib_per_client);
+	else
+		printf("  daemon memory per idle client: not measured\n");
+}
+
+static void
+report_json(const struct rpc_report *r)
+{
+	const struct rpc_opts	*o = r->o;
+	const struct zram_bench	*zb = &r->zb;
+	const struct idle_result *ir = &r->idle;
+	struct bench_json	 j;
+	char			 timing[96];
+
+	bench_json_begin(&j, stdout);
+	bench_json_u64(&j, "pages", r->npages);
+	bench_json_u64(&j, "clients", o->clients);
+	bench_json_u64(&j, "batch", o->batch);
+	bench_json_maybe_u64(&j, "workers", r->own_daemon, o->workers);
+	bench_json_u64(&j, "runs", o->runs);
+	bench_json_double(&j, "store_mbps", bench_median(&r->store));
+	bench_json_double(&j, "load_mbps", bench_median(&r->load));
+	bench_json_double(&j, "load_p50_us", bench_median(&r->lat.p50));
+	bench_json_double(&j, "load_p99_us", bench_median(&r->lat.p99));
+	bench_json_double(&j, "load_p999_us", bench_median(&r->lat.p999));
+	bench_json_u64(&j, "verified_pages", r->verified);
+	bench_json_u64(&j, "errors", r->errors);
+	bench_json_double(&j, "codec_compress_mbps",
+	    bench_median(&r->cb.compress_mbps));
+	bench_json_double(&j, "codec_decompress_mbps",
+	    bench_median(&r->cb.decompress_mbps));
+	bench_json_double(&j, "store_vs_2x_codec",
+	    bench_median(&r->store_ratio));
+	bench_json_double(&j, "load_vs_2x_codec", bench_median(&r->load_ratio));
+	bench_json_double(&j, "store_client_cpu_us_per_page",
+	    bench_median(&r->store_cpu.clients));
+	bench_json_maybe(&j, "store_daemon_cpu_us_per_page",
+	    r->store_cpu.have_daemon, bench_median(&r->store_cpu.loop) +
+	    bench_median(&r->store_cpu.workers));
+	bench_json_double(&j, "load_client_cpu_us_per_page",
+	    bench_median(&r->load_cpu.clients));
+	bench_json_maybe(&j, "load_daemon_cpu_us_per_page",
+	    r->load_cpu.have_daemon, bench_median(&r->load_cpu.loop) +
+	    bench_median(&r->load_cpu.workers));
+	bench_json_double(&j, "store_others_cpu_us_per_page",
+	    bench_median(&r->store_cpu.others));
+	bench_json_double(&j, "rtt_p50_us", bench_median(&r->ping.p50));
+	bench_json_double(&j, "rtt_p99_us", bench_median(&r->ping.p99));
+	bench_json_maybe_u64(&j, "idle_clients", ir->measured, ir->clients);
+	bench_json_maybe(&j, "idle_kib_per_client", ir->measured,
+	    ir->pss_kib_per_client);
+	bench_json_maybe(&j, "zram_write_mbps", zb->measured,
+	    bench_median(&zb->write_mbps));
+	bench_json_maybe(&j, "zram_read_mbps", zb->measured,
+	    bench_median(&zb->read_mbps));
+	snprintf(timing, sizeof timing, "median of %u runs, CLOCK_MONOTONIC",
+	    o->runs);
+	bench_json_str(&j, "timing", timing);
+	bench_json_end(&j);
+}
+
+/* --- options and main ------------------------------------------------------ */
+
+static void
+rpc_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: zpbench rpc --corpus FILE [--clients N] [--batch B] "
+	    "[--workers W]\n"
+	    "                   [--socket PATH | --zpoold PATH] [--runs N] "
+	    "[--loads N]\n"
+	    "                   [--idle K] [--no-zram] [--json]\n"
+	    "Store, load and verify a corpus through zpoold with N client "
+	    "processes; time\nsingle-page loads and the bare socket round "
+	    "trip; compare with the bare codec\nand, as root, zram0.\n"
+	    "  -c, --corpus FILE   corpus of 4 KiB pages\n"
+	    "  -n, --clients N     client processes (default 2, at most %d)\n"
+	    "  -b, --batch B       pages per store/load call (default 64)\n"
+	    "  -w, --workers W     our daemon's workers (default 2)\n"
+	    "  -s, --socket PATH   use the daemon at PATH instead of starting "
+	    "one\n"
+	    "      --zpoold PATH   the daemon to start (default: next to "
+	    "zpbench, or $ZPOOLD)\n"
+	    "  -r, --runs N        timed runs, median reported (default %d)\n"
+	    "  -l, --loads N       timed single-page loads per run (default "
+	    "%d)\n"
+	    "  -i, --idle K        idle clients for the memory figure "
+	    "(default %d; 0: skip)\n"
+	    "      --no-zram       do not touch zram0\n"
+	    "  -j, --json          end with one JSON line\n",
+	    RPC_MAX_CLIENTS, RPC_RUNS, RPC_DEF_LOADS, RPC_DEF_IDLE);
+}
+
+static unsigned
+opt_u(const char *name, const char *s, uint64_t min, uint64_t max)
+{
+	const char	*cause;
+	uint64_t	 v;
+
+	if (bench_parse_u64(s, min, max, &v, &cause) == -1)
+		errx(BENCH_EXIT_USAGE, "--%s %s: %s (%llu..%llu)", name, s,
+		    cause, (unsigned long long)min, (unsigned long long)max);
+	return (unsigned)v;
+}
+
+static void
+rpc_parse(int argc, char **argv, struct rpc_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "corpus", required_argument, NULL, 'c' },
+		{ "clients", required_argument, NULL, 'n' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "zpoold", required_argument, NULL, 'Z' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "loads", required_argument, NULL, 'l' },
+		{ "idle", required_argument, NULL, 'i' },
+		{ "no-zram", no_argument, NULL, 'N' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int	ch;
+
+	memset(o, 0, sizeof *o);
+	o->clients = 2;
+	o->batch = 64;
+	o->workers = 2;
+	o->runs = RPC_RUNS;
+	o->loads = RPC_DEF_LOADS;
+	o->idle = RPC_DEF_IDLE;
+	while ((ch = getopt_long(argc, argv, "c:n:b:w:s:r:l:i:jh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->corpus = optarg;
+			break;
+		case 'n':
+			o->clients = opt_u("clients", optarg, 1,
+			    RPC_MAX_CLIENTS);
+			break;
+		case 'b':
+			o->batch = opt_u("batch", optarg, 1, RPC_MAX_BATCH);
+			break;
+		case 'w':
+			o->workers = opt_u("workers", optarg, 1, 256);
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'Z':
+			o->zpoold = optarg;
+			break;
+		case 'r':
+			o->runs = opt_u("runs", optarg, 1, BENCH_MAX_REPS);
+			break;
+		case 'l':
+			o->loads = opt_u("loads", optarg, 100, RPC_MAX_LOADS);
+			break;
+		case 'i':
+			o->idle = opt_u("idle", optarg, 0, RPC_MAX_IDLE);
+			break;
+		case 'N':
+			o->no_zram = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			rpc_usage(stdout);
+			exit(BENCH_EXIT_OK);
+		default:
+			rpc_usage(stderr);
+			exit(BENCH_EXIT_USAGE);
+		}
+	}
+	if (optind != argc || o->corpus == NULL) {
+		warnx("rpc: --corpus FILE is required%s",
+		    optind != argc ? ", and takes no other argument" : "");
+		rpc_usage(stderr);
+		exit(BENCH_EXIT_USAGE);
+	}
+	if (o->socket != NULL && o->zpoold != NULL)
+		errx(BENCH_EXIT_USAGE, "rpc: --socket and --zpoold exclude "
+		    "each other");
+}
+
+/* Idle clients need an fd each, in this process and in the daemon. */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The batched runs, each followed by one run of the codec baseline. */
+static void
+cpu_add(struct cpu_samples *cs, const struct phase_cpu *pc)
+{
+	cs->have_daemon = pc->have_daemon;
+	bench_sample_add(&cs->wall, pc->wall);
+	bench_sample_add(&cs->clients, pc->clients);
+	bench_sample_add(&cs->loop, pc->loop);
+	bench_sample_add(&cs->workers, pc->workers);
+	bench_sample_add(&cs->others, pc->others);
+	bench_sample_add(&cs->steal, pc->steal);
+}
+
+static void
+measure_batched(const struct rpc_opts *o, const char *sock, pid_t dpid,
+    const struct corpus *c, struct rpc_report *r)
+{
+	struct tput_run		 run;
+	struct codec_bench	 one;
+	struct codec_spec	 lz4 = { .id = CODEC_LZ4, .level = 1 };
+	const char		*cause;
+	unsigned		 i;
+
+	r->verified = c->npages;
+	for (i = 0; i < o->runs; i++) {
+		tput_run(o, sock, dpid, c, &run);
+		cpu_add(&r->store_cpu, &run.store_cpu);
+		cpu_add(&r->load_cpu, &run.load_cpu);
+		bench_sample_add(&r->store, run.store_mbps);
+		bench_sample_add(&r->load, run.load_mbps);
+		r->errors += run.errors;
+		if (run.verified < r->verified)
+			r->verified = run.verified;
+		if (r->failed[0] == '\0' && run.failed[0] != '\0')
+			snprintf(r->failed, sizeof r->failed, "%s", run.failed);
+
+		if (codec_bench_run(&lz4, c->pages, c->npages, 1, &one,
+		    &cause) == -1)
+			errx(BENCH_EXIT_ERROR, "codec baseline: %s", cause);
+		r->cb.compr_bytes = one.compr_bytes;
+		r->cb.verify_errors += one.verify_errors;
+		bench_sample_add(&r->cb.compress_mbps, one.compress_mbps.v[0]);
+		bench_sample_add(&r->cb.decompress_mbps,
+		    one.decompress_mbps.v[0]);
+		bench_sample_add(&r->store_ratio, div0(run.store_mbps,
+		    TARGET_PARALLEL * one.compress_mbps.v[0]));
+		bench_sample_add(&r->load_ratio, div0(run.load_mbps,
+		    TARGET_PARALLEL * one.decompress_mbps.v[0]));
+	}
+}
+
+static void
+print_header(const struct rpc_opts *o, const struct corpus *c,
+    const char *sock, const char *bin, pid_t pid)
+{
+	printf("corpus %s\n  pages %zu\n", o->corpus, c->npages);
+	if (bin[0] != '\0')
+		printf("daemon %s (ours: pid %ld, --workers %u, empty config: "
+		    "lz4, dedup inline)\n", bin, (long)pid, o->workers);
+	else
+		printf("daemon at %s (pid %ld; its own settings)\n", sock,
+		    (long)pid);
+	printf("clients %u batch %u\n", o->clients, o->batch);
+	printf("timing: CLOCK_MONOTONIC; throughput in MB/s (10^6 B/s) of "
+	    "original data;\n  every figure is the median of %u runs [each "
+	    "run]; latencies per call,\n  nearest-rank percentiles of each "
+	    "run\n", o->runs);
+	fflush(stdout);
+}
+
+int
+cmd_rpc(int argc, char **argv)
+{
+	struct rpc_opts		 o;
+	struct rpc_report	 r;
+	struct corpus		 c;
+	const char		*cause, *sock;
+	char			 bin[PATH_MAX] = "";
+	zp_client		*probe;
+	pid_t			 pid;
+	bool			 bad;
+	int			 rc;
+
+	rpc_parse(argc, argv, &o);
+	if (corpus_load(o.corpus, &c, &cause) == -1)
+		err(BENCH_EXIT_ERROR, "%s: %s", o.corpus, cause);
+	if (c.npages == 0)
+		errx(BENCH_EXIT_ERROR, "%s: no pages", o.corpus);
+	if (c.npages < o.clients)
+		errx(BENCH_EXIT_USAGE, "rpc: %zu pages for %u clients",
+		    c.npages, o.clients);
+	raise_nofile();
+	memset(&r, 0, sizeof r);
+	r.o = &o;
+	r.npages = c.npages;
+	if (o.socket == NULL) {
+		rpcd_start(&o, bin, sizeof bin);
+		sock = rpcd.sock;
+		r.own_daemon = true;
+	} else {
+		sock = o.socket;
+		/* Fail now, not in every client. */
+		if ((rc = client_connect(sock, "zpbench-rpc", &probe)) != 0)
+			errx(BENCH_EXIT_ERROR, "rpc: %s: %s", sock,
+			    zp_strerror(rc));
+		zp_close(probe);
+	}
+	pid = peer_pid(sock);
+	print_header(&o, &c, sock, bin, pid);
+
+	measure_idle(&o, sock, pid, &r.idle);
+	measure_batched(&o, sock, pid, &c, &r);
+	measure_latency(&o, sock, &c, &r.lat);
+	r.errors += r.lat.errors;
+	measure_ping(&o, &r.ping);
+	if (r.own_daemon) {
+		r.daemon_exit = rpcd_stop();
+		if (r.daemon_exit != 0) {
+			rpcd_print_log();
+			warnx("rpc: zpoold exited %d on SIGTERM, not 0",
+			    r.daemon_exit);
+		}
+		rpcd_remove_files();
+		rpcd.dir[0] = '\0';
+	}
+
+	/* After the daemon: zram's signal guard replaces ours. */
+	if (!o.no_zram &&
+	    zram_bench_run(c.pages, c.npages, o.runs, &r.zb, &cause) == -1) {
+		warn("zram: %s", cause);
+		r.zram_failed = true;
+	} else if (o.no_zram)
+		snprintf(r.zb.skipped, sizeof r.zb.skipped, "--no-zram");
+	corpus_free(&c);
+
+	report_idle(&r);
+	report_tput(&r);
+	report_latency(&r);
+	report_zram(&r);
+	report_targets(&r);
+	if (o.json)
+		report_json(&r);
+	bad = r.errors != 0 || r.cb.verify_errors != 0 ||
+	    r.zb.verify_errors != 0;
+	if (bad)
+		warnx("rpc: pages did not come back intact");
+	if (bad || r.zram_failed || (r.own_daemon && r.daemon_exit != 0))
+		return BENCH_EXIT_ERROR;
+	return BENCH_EXIT_OK;
+}
