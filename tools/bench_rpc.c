@@ -41,6 +41,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1158,23 +1159,34 @@ echo_main(int fd)
 	_exit(0);
 }
 
-struct ping_result {
+struct ping_stats {
 	struct bench_samples	p50, p99, p999;
 };
 
-static void
-measure_ping(const struct rpc_opts *o, struct ping_result *pr)
-{
-	uint8_t		 buf[RPC_PING_BYTES];
-	uint64_t	*ns, t0;
-	unsigned	 r, s, n;
-	pid_t		 pid;
-	int		 sv[2], st;
+/*
+ * Where the scheduler puts the two ends decides the round trip: on one
+ * CPU a wake-up is a context switch, across CPUs it is an IPI, which on a
+ * virtual machine may cost far more.  So the pair runs three ways: where
+ * the scheduler likes (as the daemon and its client do), pinned to one
+ * CPU, and pinned to two.
+ */
+struct ping_result {
+	struct ping_stats	any, same, cross;
+	bool			pinned;		/* same and cross measured */
+};
 
-	memset(pr, 0, sizeof *pr);
+static void
+ping_pair(const struct rpc_opts *o, int cpu_us, int cpu_echo, uint64_t *ns,
+    struct ping_stats *ps)
+{
+	uint8_t		buf[RPC_PING_BYTES];
+	cpu_set_t	set;
+	uint64_t	t0;
+	unsigned	r, s, n;
+	pid_t		pid;
+	int		sv[2], st;
+
 	memset(buf, 0x5a, sizeof buf);
-	if ((ns = calloc(o->loads, sizeof *ns)) == NULL)
-		err(BENCH_EXIT_ERROR, "rpc");
 	/* The daemon's socket type: a stream, as libzpclient uses. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		err(BENCH_EXIT_ERROR, "rpc: socketpair");
@@ -1183,9 +1195,19 @@ measure_ping(const struct rpc_opts *o, struct ping_result *pr)
 		err(BENCH_EXIT_ERROR, "rpc: fork");
 	if (pid == 0) {
 		close(sv[0]);
+		if (cpu_echo >= 0) {
+			CPU_ZERO(&set);
+			CPU_SET(cpu_echo, &set);
+			sched_setaffinity(0, sizeof set, &set);
+		}
 		echo_main(sv[1]);
 	}
 	close(sv[1]);
+	if (cpu_us >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(cpu_us, &set);
+		sched_setaffinity(0, sizeof set, &set);
+	}
 	for (r = 0; r < o->runs; r++) {
 		for (s = 0, n = 0; s < RPC_WARMUP + o->loads; s++) {
 			t0 = bench_now_ns();
@@ -1196,12 +1218,41 @@ measure_ping(const struct rpc_opts *o, struct ping_result *pr)
 				ns[n++] = bench_now_ns() - t0;
 		}
 		qsort(ns, n, sizeof *ns, u64_cmp);
-		bench_sample_add(&pr->p50, pct_us(ns, n, 0.50));
-		bench_sample_add(&pr->p99, pct_us(ns, n, 0.99));
-		bench_sample_add(&pr->p999, pct_us(ns, n, 0.999));
+		bench_sample_add(&ps->p50, pct_us(ns, n, 0.50));
+		bench_sample_add(&ps->p99, pct_us(ns, n, 0.99));
+		bench_sample_add(&ps->p999, pct_us(ns, n, 0.999));
 	}
 	close(sv[0]);
 	waitpid(pid, &st, 0);
+}
+
+static void
+measure_ping(const struct rpc_opts *o, struct ping_result *pr)
+{
+	cpu_set_t	 mine;
+	uint64_t	*ns;
+	int		 a = -1, b = -1, i;
+
+	memset(pr, 0, sizeof *pr);
+	if ((ns = calloc(o->loads, sizeof *ns)) == NULL)
+		err(BENCH_EXIT_ERROR, "rpc");
+	ping_pair(o, -1, -1, ns, &pr->any);
+	/* The first two CPUs we may use. */
+	if (sched_getaffinity(0, sizeof mine, &mine) == 0) {
+		for (i = 0; i < CPU_SETSIZE && b < 0; i++)
+			if (CPU_ISSET(i, &mine)) {
+				if (a < 0)
+					a = i;
+				else
+					b = i;
+			}
+	}
+	if (b >= 0) {
+		ping_pair(o, a, a, ns, &pr->same);
+		ping_pair(o, a, b, ns, &pr->cross);
+		sched_setaffinity(0, sizeof mine, &mine);
+		pr->pinned = true;
+	}
 	free(ns);
 }
 
@@ -1337,11 +1388,21 @@ report_latency(const struct rpc_report *r)
 	    r->lat.failed[0] != '\0' ? "; first: " : "", r->lat.failed);
 	printf("unix socket ping-pong (%d B each way, two processes, the "
 	    "kernel's floor):\n", RPC_PING_BYTES);
-	print_samples("rtt_p50_us", &r->ping.p50, "");
-	print_samples("rtt_p99_us", &r->ping.p99, "");
-	print_samples("rtt_p999_us", &r->ping.p999, "");
+	print_samples("rtt_p50_us", &r->ping.any.p50, "");
+	print_samples("rtt_p99_us", &r->ping.any.p99, "");
+	print_samples("rtt_p999_us", &r->ping.any.p999, "");
+	if (r->ping.pinned) {
+		printf("  pinned to one CPU:\n");
+		print_samples("  rtt_p50_us", &r->ping.same.p50, "");
+		print_samples("  rtt_p99_us", &r->ping.same.p99, "");
+		printf("  pinned to two CPUs:\n");
+		print_samples("  rtt_p50_us", &r->ping.cross.p50, "");
+		print_samples("  rtt_p99_us", &r->ping.cross.p99, "");
+	} else
+		printf("  pinned: not measured (one CPU allowed)\n");
 	printf("  load_p50 - rtt_p50 %.2f us (the daemon's and library's "
-	    "share)\n", bench_median(&r->lat.p50) - bench_median(&r->ping.p50));
+	    "share, if both\n  ran placed alike)\n",
+	    bench_median(&r->lat.p50) - bench_median(&r->ping.any.p50));
 }
 
 static void
@@ -1430,8 +1491,12 @@ report_json(const struct rpc_report *r)
 	    bench_median(&r->load_cpu.workers));
 	bench_json_double(&j, "store_others_cpu_us_per_page",
 	    bench_median(&r->store_cpu.others));
-	bench_json_double(&j, "rtt_p50_us", bench_median(&r->ping.p50));
-	bench_json_double(&j, "rtt_p99_us", bench_median(&r->ping.p99));
+	bench_json_double(&j, "rtt_p50_us", bench_median(&r->ping.any.p50));
+	bench_json_double(&j, "rtt_p99_us", bench_median(&r->ping.any.p99));
+	bench_json_maybe(&j, "rtt_same_cpu_p50_us", r->ping.pinned,
+	    bench_median(&r->ping.same.p50));
+	bench_json_maybe(&j, "rtt_cross_cpu_p50_us", r->ping.pinned,
+	    bench_median(&r->ping.cross.p50));
 	bench_json_maybe_u64(&j, "idle_clients", ir->measured, ir->clients);
 	bench_json_maybe(&j, "idle_kib_per_client", ir->measured,
 	    ir->pss_kib_per_client);
