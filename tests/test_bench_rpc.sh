@@ -30,7 +30,7 @@ case $json in
 esac
 for key in store_mbps load_mbps load_p50_us load_p99_us verified_pages \
     errors codec_compress_mbps codec_decompress_mbps rtt_p50_us \
-    idle_kib_per_client zram_write_mbps; do
+    rtt_same_cpu_p50_us idle_kib_per_client zram_write_mbps; do
 	echo "$json" | grep -q "\"$key\":" || fail "JSON lacks $key"
 done
 echo "$json" | grep -q "\"pages\":$pages," || fail "JSON pages"
