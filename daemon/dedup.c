@@ -8,7 +8,8 @@
  * chain is walked without touching the pages.  A candidate is shared only
  * after pool_compare() finds the bytes equal.
  *
- * Locking: scopes_lock guards the scope map; each index has its own lock,
+ * Locking: scopes_lock (a rwlock: every store reads it, a new scope
+ * writes it) guards the scope map; each index has its own lock,
  * held while its chains are walked or changed and around every reference
  * count change of an indexed object, so an object is unlinked before its
  * last reference goes and never found after.  Compression happens outside
@@ -51,7 +52,7 @@ struct dedup_index {
 struct dedup {
 	struct pool		*pool;
 	enum dedup_mode		 mode;
-	pthread_mutex_t		 scopes_lock;
+	pthread_rwlock_t	 scopes_lock;
 	struct dedup_index	*scopes[SCOPE_BUCKETS];
 
 	/* counters (atomics) */
@@ -87,7 +88,7 @@ dedup_create(struct pool *pool, enum dedup_mode mode)
 		return NULL;
 	d->pool = pool;
 	d->mode = mode;
-	pthread_mutex_init(&d->scopes_lock, NULL);
+	pthread_rwlock_init(&d->scopes_lock, NULL);
 	return d;
 }
 
@@ -112,7 +113,7 @@ dedup_destroy(struct dedup *d)
 			next = ix->next;
 			index_free(ix);
 		}
-	pthread_mutex_destroy(&d->scopes_lock);
+	pthread_rwlock_destroy(&d->scopes_lock);
 	free(d);
 }
 
@@ -128,33 +129,53 @@ scope_bucket(uint64_t scope)
 	return (unsigned)((scope * 0x9e3779b97f4a7c15ull) >> 56);
 }
 
+static struct dedup_index *
+scope_find(struct dedup *d, uint64_t scope)
+{
+	struct dedup_index	*ix;
+
+	for (ix = d->scopes[scope_bucket(scope)]; ix != NULL; ix = ix->next)
+		if (ix->scope == scope)
+			return ix;
+	return NULL;
+}
+
+static struct dedup_index *
+scope_new(struct dedup *d, uint64_t scope)
+{
+	struct dedup_index	*ix;
+	unsigned		 b = scope_bucket(scope);
+
+	if ((ix = calloc(1, sizeof *ix)) == NULL)
+		return NULL;
+	if ((ix->head = calloc(INDEX_MIN, sizeof *ix->head)) == NULL) {
+		free(ix);
+		return NULL;
+	}
+	pthread_mutex_init(&ix->lock, NULL);
+	ix->scope = scope;
+	ix->mask = INDEX_MIN - 1;
+	ix->next = d->scopes[b];
+	d->scopes[b] = ix;
+	ATOMIC_ADD(&d->index_bytes, INDEX_MIN * sizeof *ix->head);
+	return ix;
+}
+
 /* The index of a scope; created when `create` and missing.  NULL: none. */
 static struct dedup_index *
 index_of(struct dedup *d, uint64_t scope, bool create)
 {
 	struct dedup_index	*ix;
-	unsigned		 b = scope_bucket(scope);
 
-	pthread_mutex_lock(&d->scopes_lock);
-	for (ix = d->scopes[b]; ix != NULL; ix = ix->next)
-		if (ix->scope == scope)
-			break;
-	if (ix == NULL && create && (ix = calloc(1, sizeof *ix)) != NULL) {
-		ix->head = calloc(INDEX_MIN, sizeof *ix->head);
-		if (ix->head == NULL) {
-			free(ix);
-			ix = NULL;
-		} else {
-			pthread_mutex_init(&ix->lock, NULL);
-			ix->scope = scope;
-			ix->mask = INDEX_MIN - 1;
-			ix->next = d->scopes[b];
-			d->scopes[b] = ix;
-			ATOMIC_ADD(&d->index_bytes,
-			    INDEX_MIN * sizeof *ix->head);
-		}
-	}
-	pthread_mutex_unlock(&d->scopes_lock);
+	pthread_rwlock_rdlock(&d->scopes_lock);
+	ix = scope_find(d, scope);
+	pthread_rwlock_unlock(&d->scopes_lock);
+	if (ix != NULL || !create)
+		return ix;
+	pthread_rwlock_wrlock(&d->scopes_lock);
+	if ((ix = scope_find(d, scope)) == NULL)
+		ix = scope_new(d, scope);
+	pthread_rwlock_unlock(&d->scopes_lock);
 	return ix;
 }
 
@@ -298,11 +319,16 @@ dedup_put(struct dedup *d, uint32_t id, uint64_t scope)
 	if (d->mode == DEDUP_OFF || pool_obj_same(d->pool, id) ||
 	    (ix = index_of(d, scope, false)) == NULL)
 		return pool_put(d->pool, id);
+	/*
+	 * Only here, under the index lock, does an indexed object lose its
+	 * last reference, and only after it left its chain; any other
+	 * reference may drop elsewhere with pool_put_unless_last().
+	 */
 	pthread_mutex_lock(&ix->lock);
-	if ((r = pool_obj_refs(d->pool, id)) == 1)
+	if ((r = pool_put_unless_last(d->pool, id)) == -EAGAIN) {
 		index_remove(d, ix, id);
-	if (r > 0)
 		r = pool_put(d->pool, id);
+	}
 	pthread_mutex_unlock(&ix->lock);
 	return r;
 }
@@ -312,7 +338,7 @@ dedup_drop_scope(struct dedup *d, uint64_t scope)
 {
 	struct dedup_index	**at, *ix;
 
-	pthread_mutex_lock(&d->scopes_lock);
+	pthread_rwlock_wrlock(&d->scopes_lock);
 	for (at = &d->scopes[scope_bucket(scope)]; (ix = *at) != NULL;
 	    at = &ix->next) {
 		if (ix->scope != scope)
@@ -326,7 +352,7 @@ dedup_drop_scope(struct dedup *d, uint64_t scope)
 		}
 		break;
 	}
-	pthread_mutex_unlock(&d->scopes_lock);
+	pthread_rwlock_unlock(&d->scopes_lock);
 }
 
 /* --- on-demand merge ---------------------------------------------------- */

@@ -1053,6 +1053,39 @@ do_put(struct pool *p, uint32_t id)
 	return (int)(old - 1);
 }
 
+/*
+ * pool_put, but never the last reference: the references left (> 0), or
+ * -EAGAIN when it would be the last (or id is an alias), or -ENOENT; on
+ * an error nothing changed.
+ */
+int
+pool_put_unless_last(struct pool *p, uint32_t id)
+{
+	struct pool_obj	*o;
+	uint32_t	 rs, refs = 0;
+	int		 r = -EAGAIN;
+
+	pthread_rwlock_rdlock(&p->merge_lock);
+	if ((o = obj_lookup(p, id)) == NULL)
+		r = -ENOENT;
+	else if (!(obj_flags(o) & OBJ_ALIAS)) {
+		rs = __atomic_load_n(&o->rs, __ATOMIC_RELAXED);
+		do {
+			refs = rs >> REFS_SHIFT;
+			if (refs <= 1)
+				break;
+		} while (!__atomic_compare_exchange_n(&o->rs, &rs,
+		    rs - REFS_ONE, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+		if (refs > 1) {
+			note_refs(p, refs, refs - 1);
+			ATOMIC_SUB(&p->refs, 1);
+			r = (int)(refs - 1);
+		}
+	}
+	pthread_rwlock_unlock(&p->merge_lock);
+	return r;
+}
+
 int
 pool_put(struct pool *p, uint32_t id)
 {

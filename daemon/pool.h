@@ -111,6 +111,15 @@ int		 pool_get(struct pool *p, uint32_t id);
  */
 int		 pool_put(struct pool *p, uint32_t id);
 
+/*
+ * pool_put, but never of the last reference: the references left (> 0),
+ * or -EAGAIN when it would be the last one (or id is an alias), or
+ * -ENOENT; on an error nothing changed.  The last reference can then go
+ * only where the caller chooses (dedup: under its index lock, after
+ * unlinking the object), while other references drop without that lock.
+ */
+int		 pool_put_unless_last(struct pool *p, uint32_t id);
+
 /* Stored size of `id` (0 for same-filled), or -ENOENT. */
 int		 pool_obj_size(struct pool *p, uint32_t id);
 

@@ -137,7 +137,12 @@ store_pin(struct zpoold *zd, uint32_t id)
 void
 store_unpin(struct zpoold *zd, uint32_t id, uint64_t scope)
 {
-	if (dedup_put(zd->dedup, id, scope) < 0)
+	int	rc;
+
+	/* Mostly the handle still holds it: no need for the index's lock. */
+	if ((rc = pool_put_unless_last(zd->pool, id)) == -EAGAIN)
+		rc = dedup_put(zd->dedup, id, scope);
+	if (rc < 0)
 		fatalx("unpin: object %u vanished while pinned", id);
 }
 

@@ -215,6 +215,13 @@ test_bad_ids(void)
 	CU_ASSERT_EQUAL(pool_obj_size(p, id), -ENOENT);
 	CU_ASSERT_EQUAL(pool_merge(p, keep, id), -ENOENT);
 	CU_ASSERT_EQUAL(pool_merge(p, keep, keep), -EINVAL);
+	CU_ASSERT_EQUAL(pool_put_unless_last(p, id), -ENOENT);
+	/* never the last reference: refused, and nothing changes */
+	CU_ASSERT_EQUAL(pool_put_unless_last(p, keep), -EAGAIN);
+	CU_ASSERT_EQUAL(pool_obj_refs(p, keep), 1);
+	CU_ASSERT_EQUAL(pool_get(p, keep), 0);
+	CU_ASSERT_EQUAL(pool_put_unless_last(p, keep), 1);
+	CU_ASSERT_EQUAL(pool_put_unless_last(p, keep), -EAGAIN);
 
 	pool_stats(p, &b);
 	CU_ASSERT(memcmp(&a, &b, sizeof a) == 0);
