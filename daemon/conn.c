@@ -481,6 +481,14 @@ conn_send(struct client *c, const wire_frame *f)
 	v.iov_len = wire_encode_to(f, v.iov_base, WIRE_HEADER_LEN + n);
 	if (v.iov_len == 0 || evbuffer_commit_space(out, &v, 1) == -1)
 		fatalx("cannot encode a reply");
+	/*
+	 * A lone reply goes out now rather than after another turn of the
+	 * loop: a client waiting on one page waits on exactly this.  A
+	 * backlog is left to the bufferevent, which writes it in one go;
+	 * whatever this write leaves (EAGAIN) it sends as usual.
+	 */
+	if (evbuffer_get_length(out) == v.iov_len)
+		(void)evbuffer_write(out, c->fd);
 	conn_update_read(c);
 }
 
