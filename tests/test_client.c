@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
+#include "cutest.h"
 
 #include "zpclient.h"
 #include "wire.h"
@@ -1408,9 +1408,41 @@ remove_dir(void)
 int
 main(void)
 {
-	CU_pSuite	s;
-	unsigned	failed;
+	static const struct cu_case basics[] = {
+		{ "socket paths", test_paths },
+		{ "client names", test_names },
+		{ "zp_strerror", test_strerror },
+		{ "single pages and errors", test_single },
+		{ "handles are per connection", test_isolation },
+		{ "stats", test_stats },
+		{ NULL, NULL }
+	};
+	static const struct cu_case batches[] = {
+		{ "larger than max_batch", test_big_batch },
+		{ "larger than staging", test_big_batch_small_staging },
+		{ "async store", test_async },
+		{ NULL, NULL }
+	};
+	static const struct cu_case concurrency[] = {
+		{ "processes", test_processes },
+		{ "killed client", test_killed_client },
+		{ "threads on one connection", test_threads },
+		{ "threads, 3 staging slots", test_threads_tiny_staging },
+		{ NULL, NULL }
+	};
+	static const struct cu_case fake[] = {
+		{ "hello", test_fake_hello },
+		{ "pipelined, split, out of order", test_fake_pipeline },
+		{ "protocol violations", test_fake_bad_replies },
+		{ NULL, NULL }
+	};
+	static const struct cu_case daemon[] = {
+		{ "daemon killed", test_daemon_killed },
+		{ "SIGTERM", test_sigterm },
+		{ NULL, NULL }
+	};
 	char		p[512];
+	int		rc;
 
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
@@ -1424,41 +1456,16 @@ main(void)
 		dump_log(logpath);
 		return 99;
 	}
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (cu_suite("basics", basics) != 0 ||
+	    cu_suite("batches", batches) != 0 ||
+	    cu_suite("concurrency", concurrency) != 0 ||
+	    cu_suite("fake daemon", fake) != 0 ||
+	    cu_suite("daemon", daemon) != 0)
 		return 99;
-	s = CU_add_suite("basics", NULL, NULL);
-	CU_add_test(s, "socket paths", test_paths);
-	CU_add_test(s, "client names", test_names);
-	CU_add_test(s, "zp_strerror", test_strerror);
-	CU_add_test(s, "single pages and errors", test_single);
-	CU_add_test(s, "handles are per connection", test_isolation);
-	CU_add_test(s, "stats", test_stats);
-	s = CU_add_suite("batches", NULL, NULL);
-	CU_add_test(s, "larger than max_batch", test_big_batch);
-	CU_add_test(s, "larger than staging", test_big_batch_small_staging);
-	CU_add_test(s, "async store", test_async);
-	s = CU_add_suite("concurrency", NULL, NULL);
-	CU_add_test(s, "processes", test_processes);
-	CU_add_test(s, "killed client", test_killed_client);
-	CU_add_test(s, "threads on one connection", test_threads);
-	CU_add_test(s, "threads, 3 staging slots", test_threads_tiny_staging);
-	s = CU_add_suite("fake daemon", NULL, NULL);
-	CU_add_test(s, "hello", test_fake_hello);
-	CU_add_test(s, "pipelined, split, out of order", test_fake_pipeline);
-	CU_add_test(s, "protocol violations", test_fake_bad_replies);
-	s = CU_add_suite("daemon", NULL, NULL);
-	CU_add_test(s, "daemon killed", test_daemon_killed);
-	CU_add_test(s, "SIGTERM", test_sigterm);
-
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	rc = cu_run();
 	if (daemon_pid > 0)
 		daemon_stop(daemon_pid);
-
-	if (failed == 0) {
+	if (rc == 0) {
 		remove_dir();
 		return 0;
 	}

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
+#include "cutest.h"
 
 #include "codec.h"
 #include "page.h"
@@ -591,35 +591,35 @@ test_wire_stream(void)
 int
 main(void)
 {
-	CU_pSuite	s;
-	unsigned	failed;
+	static const struct cu_case codec[] = {
+		{ "lz4 round trip", test_codec_lz4 },
+		{ "zstd round trip", test_codec_zstd },
+		{ "codec_parse", test_codec_parse },
+		{ NULL, NULL }
+	};
+	static const struct cu_case size[] = {
+		{ "size_parse", test_size_parse },
+		{ "size_format", test_size_format },
+		{ NULL, NULL }
+	};
+	static const struct cu_case wire[] = {
+		{ "round trip", test_wire_round_trip },
+		{ "short", test_wire_short },
+		{ "oversized", test_wire_oversized },
+		{ "malformed", test_wire_malformed },
+		{ "empty body", test_wire_empty_body },
+		{ "unequal arrays", test_wire_unequal },
+		{ "batch limits", test_wire_batch },
+		{ "string limits", test_wire_strings },
+		{ "stream", test_wire_stream },
+		{ NULL, NULL }
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return CU_get_error();
-
-	s = CU_add_suite("codec", NULL, NULL);
-	CU_add_test(s, "lz4 round trip", test_codec_lz4);
-	CU_add_test(s, "zstd round trip", test_codec_zstd);
-	CU_add_test(s, "codec_parse", test_codec_parse);
-
-	s = CU_add_suite("size", NULL, NULL);
-	CU_add_test(s, "size_parse", test_size_parse);
-	CU_add_test(s, "size_format", test_size_format);
-
-	s = CU_add_suite("wire", NULL, NULL);
-	CU_add_test(s, "round trip", test_wire_round_trip);
-	CU_add_test(s, "short", test_wire_short);
-	CU_add_test(s, "oversized", test_wire_oversized);
-	CU_add_test(s, "malformed", test_wire_malformed);
-	CU_add_test(s, "empty body", test_wire_empty_body);
-	CU_add_test(s, "unequal arrays", test_wire_unequal);
-	CU_add_test(s, "batch limits", test_wire_batch);
-	CU_add_test(s, "string limits", test_wire_strings);
-	CU_add_test(s, "stream", test_wire_stream);
-
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed == 0 ? 0 : 1;
+	if (cu_suite("codec", codec) != 0)
+		return 1;
+	if (cu_suite("size", size) != 0)
+		return 1;
+	if (cu_suite("wire", wire) != 0)
+		return 1;
+	return cu_run();
 }

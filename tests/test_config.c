@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
+#include "cutest.h"
 
 #include "config.h"
 
@@ -428,34 +428,28 @@ test_shipped_file(void)
 int
 main(void)
 {
-	CU_pSuite	 suite;
-	unsigned	 failed;
+	static const struct cu_case cases[] = {
+		{ "every key", test_every_key },
+		{ "comments and blank lines", test_comments_and_blanks },
+		{ "last line without newline", test_trailing_line },
+		{ "bad values", test_bad_values },
+		{ "bad syntax", test_bad_syntax },
+		{ "duplicates and override order", test_duplicate_and_order },
+		{ "missing file", test_missing_file },
+		{ "shipped zpoold.conf", test_shipped_file },
+		{ NULL, NULL }
+	};
+	int	rc;
 
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
 	snprintf(conf, sizeof conf, "%s/zpoold.conf", tmpdir);
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
+	if (cu_suite("config", cases) != 0)
 		return 1;
-	suite = CU_add_suite("config", NULL, NULL);
-	CU_add_test(suite, "every key", test_every_key);
-	CU_add_test(suite, "comments and blank lines",
-	    test_comments_and_blanks);
-	CU_add_test(suite, "last line without newline", test_trailing_line);
-	CU_add_test(suite, "bad values", test_bad_values);
-	CU_add_test(suite, "bad syntax", test_bad_syntax);
-	CU_add_test(suite, "duplicates and override order",
-	    test_duplicate_and_order);
-	CU_add_test(suite, "missing file", test_missing_file);
-	CU_add_test(suite, "shipped zpoold.conf", test_shipped_file);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-
+	rc = cu_run();
 	unlink(conf);
 	rmdir(tmpdir);
-	return failed == 0 ? 0 : 1;
+	return rc;
 }
