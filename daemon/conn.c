@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <linux/magic.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -245,12 +247,21 @@ static int
 conn_map_stage(struct client *c, uint32_t slots, char *msg, size_t len)
 {
 	struct stat	 sb;
+	struct statfs	 sfs;
 	size_t		 bytes = (size_t)slots * ZP_PAGE_SIZE;
 	void		*p;
 	int		 seals;
 
 	if (fstat(c->hello_fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		snprintf(msg, len, "staging fd is not a memfd");
+		return ZP_EINVAL;
+	}
+	/*
+	 * tmpfs only: a hole the client punches in a hugetlbfs memfd could
+	 * SIGBUS the daemon when no huge page is free to refill it.
+	 */
+	if (fstatfs(c->hello_fd, &sfs) == -1 || sfs.f_type != TMPFS_MAGIC) {
+		snprintf(msg, len, "staging memfd is not on tmpfs (hugetlb?)");
 		return ZP_EINVAL;
 	}
 	if ((seals = fcntl(c->hello_fd, F_GET_SEALS)) == -1) {

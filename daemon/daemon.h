@@ -241,6 +241,7 @@ struct zpoold {
 	_Atomic bool		 reclaiming;	/* a worker is compacting */
 	_Atomic bool		 want_merge;	/* a worker asks the loop */
 	bool			 reclaim_queued; /* a JOB_BUDGET for no one */
+	time_t			 reclaim_next;	/* not before (monotonic s) */
 	_Atomic uint64_t	 handle_bytes;	/* every handle table */
 
 	/* Counters, loop only unless atomic. */

@@ -9,7 +9,10 @@
  * after pool_compare() finds the bytes equal.
  *
  * Locking: scopes_lock (a rwlock: every store reads it, a new scope
- * writes it) guards the scope map; each index has its own lock,
+ * writes it) guards the scope map.  A thread counts itself in an index's
+ * `users` while it holds the pointer, and an index is freed only with
+ * scopes_lock written, no users and no entries, so nobody ever holds a
+ * freed one.  Each index has its own lock,
  * held while its chains are walked or changed and around every reference
  * count change of an indexed object, so an object is unlinked before its
  * last reference goes and never found after.  Compression happens outside
@@ -46,6 +49,8 @@ struct dedup_index {
 	uint32_t		*head;
 	uint32_t		 mask;		/* buckets - 1 */
 	uint32_t		 entries;
+	uint32_t		 users;		/* threads holding it (atomic) */
+	bool			 orphan;	/* its scope was dropped */
 	struct dedup_index	*next;		/* scope map chain */
 };
 
@@ -82,13 +87,19 @@ page_hash(const void *page)
 struct dedup *
 dedup_create(struct pool *pool, enum dedup_mode mode)
 {
-	struct dedup	*d;
+	struct dedup		*d;
+	pthread_rwlockattr_t	 attr;
 
 	if ((d = calloc(1, sizeof *d)) == NULL)
 		return NULL;
 	d->pool = pool;
 	d->mode = mode;
-	pthread_rwlock_init(&d->scopes_lock, NULL);
+	/* every store reads it: a writer (the loop) must not starve */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&d->scopes_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	return d;
 }
 
@@ -161,22 +172,58 @@ scope_new(struct dedup *d, uint64_t scope)
 	return ix;
 }
 
-/* The index of a scope; created when `create` and missing.  NULL: none. */
+/*
+ * The index of a scope, counted in its users; created when `create` and
+ * missing.  NULL: none.  Give it back with index_put().
+ */
 static struct dedup_index *
-index_of(struct dedup *d, uint64_t scope, bool create)
+index_get(struct dedup *d, uint64_t scope, bool create)
 {
 	struct dedup_index	*ix;
 
 	pthread_rwlock_rdlock(&d->scopes_lock);
-	ix = scope_find(d, scope);
+	if ((ix = scope_find(d, scope)) != NULL)
+		__atomic_add_fetch(&ix->users, 1, __ATOMIC_ACQ_REL);
 	pthread_rwlock_unlock(&d->scopes_lock);
-	if (ix != NULL || !create)
-		return ix;
-	pthread_rwlock_wrlock(&d->scopes_lock);
-	if ((ix = scope_find(d, scope)) == NULL)
-		ix = scope_new(d, scope);
-	pthread_rwlock_unlock(&d->scopes_lock);
+	if (ix == NULL && create) {
+		pthread_rwlock_wrlock(&d->scopes_lock);
+		if ((ix = scope_find(d, scope)) == NULL)
+			ix = scope_new(d, scope);
+		if (ix != NULL)
+			__atomic_add_fetch(&ix->users, 1, __ATOMIC_ACQ_REL);
+		pthread_rwlock_unlock(&d->scopes_lock);
+	}
+	/* a scope that comes back is no longer orphaned */
+	if (ix != NULL && create)
+		__atomic_store_n(&ix->orphan, false, __ATOMIC_RELAXED);
 	return ix;
+}
+
+/* Caller holds scopes_lock written; ix has no users and no entries. */
+static void
+index_unlink(struct dedup *d, struct dedup_index *ix)
+{
+	struct dedup_index	**at;
+
+	for (at = &d->scopes[scope_bucket(ix->scope)]; *at != ix;
+	    at = &(*at)->next)
+		;
+	*at = ix->next;
+	ATOMIC_SUB(&d->index_bytes, (uint64_t)(ix->mask + 1) * sizeof *ix->head);
+	index_free(ix);
+}
+
+/* The last user of an orphaned, empty index frees it. */
+static void
+index_put(struct dedup *d, struct dedup_index *ix)
+{
+	if (__atomic_sub_fetch(&ix->users, 1, __ATOMIC_ACQ_REL) != 0 ||
+	    !__atomic_load_n(&ix->orphan, __ATOMIC_RELAXED))
+		return;
+	pthread_rwlock_wrlock(&d->scopes_lock);
+	if (ix->users == 0 && ix->orphan && ix->entries == 0)
+		index_unlink(d, ix);
+	pthread_rwlock_unlock(&d->scopes_lock);
 }
 
 /*
@@ -252,7 +299,9 @@ share(struct dedup *d, uint32_t id, unsigned *csize, bool *shared)
 {
 	int	size;
 
-	if (pool_get(d->pool, id) != 0)
+	/* past it, a second copy: pins always find room (pool.h) */
+	if (pool_obj_refs(d->pool, id) >= (int)POOL_SHARE_MAX ||
+	    pool_get(d->pool, id) != 0)
 		return -ENOENT;
 	size = pool_obj_size(d->pool, id);
 	*csize = size > 0 ? (unsigned)size : 0;
@@ -262,19 +311,33 @@ share(struct dedup *d, uint32_t id, unsigned *csize, bool *shared)
 	return 0;
 }
 
+static int	index_store(struct dedup *, struct dedup_index *,
+		    struct codec_ctx *, const void *, uint32_t *, unsigned *,
+		    bool *);
+
 int
 dedup_store(struct dedup *d, struct codec_ctx *ctx, const void *page,
     uint64_t scope, uint32_t *id, unsigned *csize, bool *shared)
 {
 	struct dedup_index	*ix;
 	uint64_t		 word;
-	uint32_t		 h, hit, fresh, head, mask;
 	int			 r;
 
 	*shared = false;
 	if (d->mode == DEDUP_OFF || page_same_filled(page, &word) ||
-	    (ix = index_of(d, scope, true)) == NULL)
+	    (ix = index_get(d, scope, true)) == NULL)
 		return pool_store(d->pool, ctx, page, id, csize);
+	r = index_store(d, ix, ctx, page, id, csize, shared);
+	index_put(d, ix);
+	return r;
+}
+
+static int
+index_store(struct dedup *d, struct dedup_index *ix, struct codec_ctx *ctx,
+    const void *page, uint32_t *id, unsigned *csize, bool *shared)
+{
+	uint32_t	h, hit, fresh, head, mask;
+	int		r;
 
 	h = page_hash(page);
 	pthread_mutex_lock(&ix->lock);
@@ -317,7 +380,7 @@ dedup_put(struct dedup *d, uint32_t id, uint64_t scope)
 	int			 r;
 
 	if (d->mode == DEDUP_OFF || pool_obj_same(d->pool, id) ||
-	    (ix = index_of(d, scope, false)) == NULL)
+	    (ix = index_get(d, scope, false)) == NULL)
 		return pool_put(d->pool, id);
 	/*
 	 * Only here, under the index lock, does an indexed object lose its
@@ -330,27 +393,22 @@ dedup_put(struct dedup *d, uint32_t id, uint64_t scope)
 		r = pool_put(d->pool, id);
 	}
 	pthread_mutex_unlock(&ix->lock);
+	index_put(d, ix);
 	return r;
 }
 
 void
 dedup_drop_scope(struct dedup *d, uint64_t scope)
 {
-	struct dedup_index	**at, *ix;
+	struct dedup_index	*ix;
 
 	pthread_rwlock_wrlock(&d->scopes_lock);
-	for (at = &d->scopes[scope_bucket(scope)]; (ix = *at) != NULL;
-	    at = &ix->next) {
-		if (ix->scope != scope)
-			continue;
-		/* objects still indexed: keep it for their last puts */
-		if (ix->entries == 0) {
-			*at = ix->next;
-			ATOMIC_SUB(&d->index_bytes,
-			    (uint64_t)(ix->mask + 1) * sizeof *ix->head);
-			index_free(ix);
-		}
-		break;
+	if ((ix = scope_find(d, scope)) != NULL) {
+		/* in use, or objects still indexed: the last index_put frees */
+		if (ix->users == 0 && ix->entries == 0)
+			index_unlink(d, ix);
+		else
+			ix->orphan = true;
 	}
 	pthread_rwlock_unlock(&d->scopes_lock);
 }

@@ -66,6 +66,7 @@
 #define REFS_ONE		(1u << REFS_SHIFT)
 #define SIZE_MASK		(REFS_ONE - 1)
 #define REFS_MAX		(UINT32_MAX >> REFS_SHIFT)
+_Static_assert(REFS_MAX == POOL_REFS_MAX, "pool.h's POOL_REFS_MAX");
 
 /*
  * 16 bytes.  Packed so that metadata stays under 24 bytes a stored page;
@@ -985,8 +986,12 @@ do_get(struct pool *p, uint32_t id)
 
 	if ((o = obj_lookup(p, id)) == NULL || (old = refs_add(o, 1)) == 0)
 		return -ENOENT;
+	if ((obj_flags(o) & OBJ_ALIAS) && do_get(p, obj_loc(o)) != 0) {
+		refs_add(o, -1);	/* the target is full: undo ours */
+		return -ENOENT;
+	}
 	if (obj_flags(o) & OBJ_ALIAS)
-		return do_get(p, obj_loc(o));
+		return 0;
 	note_refs(p, old, old + 1);
 	ATOMIC_ADD(&p->refs, 1);
 	return 0;
@@ -1118,7 +1123,7 @@ do_merge(struct pool *p, uint32_t keep, uint32_t dup)
 	k = obj_at(p, keep);
 	kr = obj_refs(k);
 	dr = obj_refs(d);
-	if (kr + dr > REFS_MAX)
+	if (kr + dr > POOL_SHARE_MAX)
 		return -EMLINK;
 	size = obj_size(d);
 	cls = class_of(p, size);

@@ -31,6 +31,13 @@
 #define POOL_CLASS_STEP		16u
 #define POOL_MAX_ZSPAGE_FRAMES	16u
 #define POOL_NR_CLASSES		(POOL_PAGE_SIZE / POOL_CLASS_STEP)
+/*
+ * Most references one object takes (pool_get fails past it).  Sharing
+ * stops at POOL_SHARE_MAX, which leaves the rest for short-lived ones
+ * (a load's pin), so a pin never fails for lack of room.
+ */
+#define POOL_REFS_MAX		((1u << 19) - 1)
+#define POOL_SHARE_MAX		(POOL_REFS_MAX / 2)
 
 struct pool;
 

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -128,9 +129,14 @@ rpc_load(struct client *c, const wire_frame *f, const char **cause)
 			job->errors[i] = ZP_ENOENT;
 			continue;
 		}
-		if (store_pin(c->zd, o.id) != 0)
-			fatalx("client %llu: object %u of a live handle is "
-			    "gone", (unsigned long long)c->id, o.id);
+		if (store_pin(c->zd, o.id) != 0) {
+			/* only a broken invariant: a live handle holds it */
+			log_warnx("client %llu: object %u of a live handle "
+			    "could not be pinned", (unsigned long long)c->id,
+			    o.id);
+			job->errors[i] = ZP_EIO;
+			continue;
+		}
 		job->ids[i] = o.id;
 		pinned++;
 	}
@@ -416,9 +422,9 @@ rpc_snapshot(struct zpoold *zd, struct job *job)
 			continue;
 		cursor = 0;
 		while (handle_next(&o->handles, &cursor, &obj)) {
+			/* not pinned, not merged: the others still are */
 			if (store_pin(zd, obj.id) != 0)
-				fatalx("merge: object %u of a live handle is "
-				    "gone", obj.id);
+				continue;
 			job->merge_ids[k++] = obj.id;
 		}
 		job->merge_runs[r].scope = o->scope;
@@ -434,7 +440,9 @@ rpc_merge(struct client *c, const wire_frame *f)
 {
 	struct job	*job = job_new(JOB_MERGE, c, f->id, 0);
 
-	rpc_snapshot(c->zd, job);
+	/* Inline, the index already shares all it can: compaction only. */
+	if (dedup_get_mode(c->zd->dedup) == DEDUP_OFF)
+		rpc_snapshot(c->zd, job);
 	worker_submit(c->zd, job);
 }
 
@@ -454,13 +462,22 @@ rpc_reclaim(struct zpoold *zd, struct client *c, uint64_t req_id)
 	worker_submit(zd, job);
 }
 
-/* A worker found the pool full with dedup off: merge, once at a time. */
+/*
+ * A worker found the pool full with dedup off: merge, one at a time and
+ * at most once a second, since a snapshot walks every handle on the loop.
+ */
 static void
 rpc_reclaim_asked(struct zpoold *zd)
 {
+	struct timespec	now;
+
 	if (zd->reclaim_queued || zd->stopping ||
 	    !atomic_exchange(&zd->want_merge, false))
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec < zd->reclaim_next)
+		return;
+	zd->reclaim_next = now.tv_sec + 1;
 	zd->reclaim_queued = true;
 	rpc_reclaim(zd, NULL, 0);
 }

@@ -33,17 +33,18 @@ refuse(struct zpoold *zd, struct client *c)
  * is).  Merging, when dedup is off, needs every client's handles, which
  * only the loop may read: it is asked for and runs as a job.
  */
-static void
+static bool
 store_reclaim(struct zpoold *zd)
 {
 	bool	idle = false;
 
 	if (!atomic_compare_exchange_strong(&zd->reclaiming, &idle, true))
-		return;
+		return false;
 	pool_compact(zd->pool, NULL);
 	atomic_store(&zd->reclaiming, false);
 	if (dedup_get_mode(zd->dedup) == DEDUP_OFF)
 		atomic_store(&zd->want_merge, true);
+	return true;
 }
 
 /* The global budget's verdict for one more store; reclaims first if need be. */
@@ -60,7 +61,13 @@ store_admit(struct zpoold *zd)
 	case BUDGET_RECLAIM:
 		break;
 	}
-	store_reclaim(zd);
+	/*
+	 * Another worker reclaiming: refuse this page, but do not call the
+	 * pool full -- that reclaim may well make room.
+	 */
+	if (!store_reclaim(zd))
+		return budget_admit(&zd->budget, server_mem_used(zd), margin,
+		    false) == BUDGET_OK;
 	return budget_admit(&zd->budget, server_mem_used(zd), margin, true) ==
 	    BUDGET_OK;
 }

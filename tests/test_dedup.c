@@ -124,6 +124,7 @@ test_scopes_isolated(void)
 	struct pool		*p = new_pool();
 	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
 	struct pool_stats	 st;
+	struct dedup_stats	 ds;
 	uint8_t			 page[PG];
 	uint32_t		 a, b, c;
 	unsigned		 csize;
@@ -144,6 +145,52 @@ test_scopes_isolated(void)
 	dedup_put(d, c, 2);
 	dedup_drop_scope(d, 1);
 	dedup_drop_scope(d, 2);
+	check_empty(p, d);
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(ds.meta_bytes, 0);
+	/* dropped while an object is indexed: freed with its last put */
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 5, &a, &csize, &shared), 0);
+	dedup_drop_scope(d, 5);
+	dedup_stats(d, &ds);
+	CU_ASSERT(ds.meta_bytes > 0);
+	CU_ASSERT_EQUAL(dedup_put(d, a, 5), 0);
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(ds.meta_bytes, 0);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+/* Sharing stops short of the reference limit: pins always find room. */
+static void
+test_share_limit(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct pool_stats	 st;
+	uint8_t			 page[PG];
+	uint32_t		 first, id;
+	unsigned		 i, csize;
+	bool			 shared;
+
+	make_page(page, 77);
+	CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 1, &first, &csize,
+	    &shared), 0);
+	for (i = 1; i < POOL_SHARE_MAX; i++)
+		if (dedup_store(d, lz4, page, 1, &id, &csize, &shared) != 0 ||
+		    id != first)
+			break;
+	CU_ASSERT_EQUAL(i, POOL_SHARE_MAX);
+	/* the next copy is a new object, and the first still takes pins */
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 1, &id, &csize, &shared), 0);
+	CU_ASSERT_NOT_EQUAL(id, first);
+	CU_ASSERT_EQUAL(pool_get(p, first), 0);
+	CU_ASSERT(pool_put_unless_last(p, first) > 0);
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, 2);
+	CU_ASSERT_EQUAL(dedup_put(d, id, 1), 0);
+	for (i = 0; i < POOL_SHARE_MAX; i++)
+		CU_ASSERT_EQUAL_FATAL(dedup_put(d, first, 1),
+		    (int)(POOL_SHARE_MAX - 1 - i));
 	check_empty(p, d);
 	dedup_destroy(d);
 	pool_destroy(p);
@@ -311,6 +358,7 @@ main(void)
 		{ "inline shares equal pages", test_inline_shares },
 		{ "scopes are isolated", test_scopes_isolated },
 		{ "same-filled pages", test_same_filled },
+		{ "sharing stops short of the limit", test_share_limit },
 		{ "off, then merge", test_off_then_merge },
 		{ "threads", test_threads },
 		{ NULL, NULL }
