@@ -292,6 +292,12 @@ rpc_stats(struct client *c, const wire_frame *f)
 	size_t			 n = 0, size, add;
 
 	rpc_fill_pool(zd, &ps, codec, sizeof codec);
+	if (!c->admin) {
+		/* what others share is theirs to know: admins only */
+		ps.pages_merged = 0;
+		ps.dedup_hits = 0;
+		ps.dedup_bytes_saved = 0;
+	}
 	rpc_fill_client(c, &self);
 	sr.pool = &ps;
 	sr.self = &self;
