@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "zpclient.h"
+#include "spin.h"
 #include "wire.h"
 
 #define ZPC_DEFAULT_SLOTS	256
@@ -106,6 +107,7 @@ struct zp_client {
 	unsigned		 max_batch;	/* min(daemon's, WIRE_BATCH_MAX) */
 	unsigned		 max_inflight;
 	unsigned		 chunk;		/* pages per request of a batch */
+	unsigned		 busy_poll_us;	/* before a blocking recv */
 
 	/*
 	 * send_lock serialises writes, so frames never interleave.  Taken
@@ -378,6 +380,28 @@ zpc_decode(struct zp_client *c, wire_frame **frames, int *fail)
 }
 
 /*
+ * The leader's read: poll the socket for busy_poll_us (spin.h), then
+ * block unless `nowait`.
+ */
+static ssize_t
+zpc_recv(struct zp_client *c, bool nowait)
+{
+	struct spin	 spin;
+	ssize_t		 got;
+
+	spin_start(&spin, nowait ? 0 : c->busy_poll_us);
+	do {
+		got = recv(c->fd, c->rbuf + c->rlen, ZPC_RBUF - c->rlen,
+		    MSG_DONTWAIT);
+		if (got != -1 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return got;
+	} while (spin_again(&spin));
+	if (nowait)
+		return got;
+	return recv(c->fd, c->rbuf + c->rlen, ZPC_RBUF - c->rlen, 0);
+}
+
+/*
  * One turn as the leader.  Called with c->lock held, nobody reading and
  * replies due; reads what the socket has (waiting for it unless `nowait`)
  * and completes what it answers.  Returns with c->lock held and nobody
@@ -396,8 +420,7 @@ zpc_read_turn(struct zp_client *c, bool nowait)
 	/* Replies left in rbuf by an earlier leader come before recv. */
 	nf = zpc_decode(c, frames, &fail);
 	if (nf == 0 && fail == 0) {
-		got = recv(c->fd, c->rbuf + c->rlen, ZPC_RBUF - c->rlen,
-		    nowait ? MSG_DONTWAIT : 0);
+		got = zpc_recv(c, nowait);
 		if (got > 0) {
 			c->rlen += (size_t)got;
 			nf = zpc_decode(c, frames, &fail);
@@ -1219,6 +1242,8 @@ zp_connect(const struct zp_options *opts, zp_client **out)
 	path = zp_socket_path(opts != NULL ? opts->socket_path : NULL);
 	nslots = opts != NULL && opts->slots != 0 ? opts->slots :
 	    ZPC_DEFAULT_SLOTS;
+	if (opts != NULL && opts->busy_poll_us > SPIN_MAX_US)
+		return ZP_EINVAL;
 	if (opts != NULL && opts->name != NULL)
 		name = opts->name;
 	else {
@@ -1234,6 +1259,10 @@ zp_connect(const struct zp_options *opts, zp_client **out)
 
 	if ((c = zpc_new(nslots)) == NULL)
 		return ZP_ENOMEM;
+	if (opts == NULL || opts->busy_poll_us == 0)
+		c->busy_poll_us = SPIN_DEFAULT_US;
+	else if (opts->busy_poll_us > 0)
+		c->busy_poll_us = (unsigned)opts->busy_poll_us;
 	if ((rv = zpc_staging(c, &memfd)) != 0 ||
 	    (rv = zpc_dial(c, path)) != 0 ||
 	    (rv = zpc_hello(c, name, memfd)) != 0 ||

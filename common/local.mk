@@ -5,6 +5,7 @@ noinst_LTLIBRARIES += common/libzpcommon.la common/libzpcodec.la
 common_libzpcommon_la_SOURCES = \
 	common/page.h \
 	common/size.c common/size.h \
+	common/spin.c common/spin.h \
 	common/wire.c common/wire.h
 nodist_common_libzpcommon_la_SOURCES = proto/zpool.pb-c.c proto/zpool.pb-c.h
 common_libzpcommon_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUFC_CFLAGS)

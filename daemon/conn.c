@@ -624,7 +624,10 @@ conn_shutdown(struct client *c)
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	conn_process(arg);
+	struct client	*c = arg;
+
+	c->zd->loop_work++;
+	conn_process(c);
 }
 
 static void

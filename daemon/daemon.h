@@ -191,6 +191,7 @@ struct workers {
 	struct job_list		 queue;
 	struct job_list		 done;
 	bool			 stop;
+	_Atomic unsigned	 queued;	/* jobs on `queue`, for pollers */
 	int			 efd;
 	struct event		*ev;
 	unsigned		 n;
@@ -230,6 +231,7 @@ struct zpoold {
 	struct event		*ev_drain;
 	bool			 stopping;
 	bool			 compacting;	/* a compact job is queued */
+	uint64_t		 loop_work;	/* reads and completions seen */
 
 	/*
 	 * The global budget (atomics inside: workers may consult it) and the

@@ -40,6 +40,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "spin.h"
 #include "xmalloc.h"
 
 /* The first fd systemd passes (sd_listen_fds(3)). */
@@ -530,6 +531,36 @@ server_start(struct zpoold *zd, const char **cause)
 	return 0;
 }
 
+/*
+ * event_base_dispatch, except that after a turn that did work the loop
+ * polls without sleeping for busy_poll microseconds (spin.h): the next
+ * request of a client that waits for its reply, or the next completion,
+ * usually comes within that window, and a loop that did not sleep needs
+ * no wake-up.
+ */
+static int
+server_loop(struct zpoold *zd)
+{
+	struct spin	 spin = { 0 };
+	uint64_t	 seen;
+	int		 rc, flags;
+
+	for (;;) {
+		seen = zd->loop_work;
+		flags = EVLOOP_ONCE;
+		if (spin.deadline != 0)
+			flags |= EVLOOP_NONBLOCK;
+		rc = event_base_loop(zd->base, flags);
+		if (rc != 0 || event_base_got_exit(zd->base) ||
+		    event_base_got_break(zd->base))
+			return rc == -1 ? -1 : 0;
+		if (zd->loop_work != seen)
+			spin_start(&spin, zd->s.busy_poll_us);
+		else if (spin.deadline != 0)
+			spin_again(&spin);
+	}
+}
+
 int
 server_run(struct zpoold *zd)
 {
@@ -542,7 +573,7 @@ server_run(struct zpoold *zd)
 	    dedup_mode_name(zd->s.dedup_mode),
 	    dedup_scope_name(zd->s.dedup_scope));
 	server_notify("READY=1");
-	if (event_base_dispatch(zd->base) == -1) {
+	if (server_loop(zd) == -1) {
 		log_warnx("event loop failed");
 		return -1;
 	}

@@ -16,6 +16,7 @@
 
 #include "zpclient.h"
 #include "size.h"
+#include "spin.h"
 #include "settings.h"
 #include "xmalloc.h"
 
@@ -51,6 +52,7 @@ settings_init(struct settings *s)
 	s->max_output_bytes = 4ULL << 20;
 	s->max_slots = 16384;
 	s->compact_interval = 60;
+	s->busy_poll_us = SPIN_DEFAULT_US;
 }
 
 void
@@ -316,6 +318,12 @@ set_max_inflight(struct settings *s, const char *v, const char **cause)
 }
 
 static int
+set_busy_poll(struct settings *s, const char *v, const char **cause)
+{
+	return parse_unsigned(v, 0, SPIN_MAX_US, &s->busy_poll_us, cause);
+}
+
+static int
 set_max_output(struct settings *s, const char *v, const char **cause)
 {
 	uint64_t	n;
@@ -368,6 +376,7 @@ static const struct setting_key {
 	{ "max_output", set_max_output },
 	{ "max_slots", set_max_slots },
 	{ "compact_interval", set_compact_interval },
+	{ "busy_poll", set_busy_poll },
 };
 
 int
@@ -440,4 +449,5 @@ settings_print(const struct settings *s, FILE *f)
 	    exact_size(s->max_output_bytes, buf, sizeof buf));
 	fprintf(f, "max_slots %u\n", s->max_slots);
 	fprintf(f, "compact_interval %u\n", s->compact_interval);
+	fprintf(f, "busy_poll %u\n", s->busy_poll_us);
 }

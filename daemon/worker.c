@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "spin.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -196,6 +197,26 @@ run_job(struct worker *w, struct job *job)
 	}
 }
 
+/*
+ * With ws->lock held and the queue empty: poll for the next job a short
+ * while (spin.h) before the caller sleeps on the condition variable.  The
+ * next batch of a busy client usually comes within the window, and a
+ * worker that never slept needs no wake-up.
+ */
+static void
+worker_poll(struct worker *w)
+{
+	struct workers	*ws = &w->zd->workers;
+	struct spin	 spin;
+
+	pthread_mutex_unlock(&ws->lock);
+	spin_start(&spin, w->zd->s.busy_poll_us);
+	while (atomic_load_explicit(&ws->queued, memory_order_relaxed) == 0 &&
+	    spin_again(&spin))
+		;
+	pthread_mutex_lock(&ws->lock);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -213,6 +234,7 @@ worker_main(void *arg)
 		if (job == NULL)
 			break;
 		TAILQ_REMOVE(&ws->queue, job, entry);
+		atomic_fetch_sub(&ws->queued, 1);
 		pthread_mutex_unlock(&ws->lock);
 
 		run_job(w, job);
@@ -223,6 +245,8 @@ worker_main(void *arg)
 		if (wake && write(ws->efd, &one, sizeof one) != sizeof one &&
 		    errno != EAGAIN)
 			fatal("worker %u: eventfd write", w->index);
+		if (TAILQ_EMPTY(&ws->queue) && !ws->stop)
+			worker_poll(w);
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return NULL;
@@ -254,6 +278,7 @@ workers_event(evutil_socket_t fd, short what, void *arg)
 
 	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
 		fatal("eventfd read");
+	zd->loop_work++;
 	workers_collect(zd);
 }
 
@@ -264,6 +289,7 @@ worker_submit(struct zpoold *zd, struct job *job)
 
 	pthread_mutex_lock(&ws->lock);
 	TAILQ_INSERT_TAIL(&ws->queue, job, entry);
+	atomic_fetch_add(&ws->queued, 1);
 	pthread_cond_signal(&ws->wake);
 	pthread_mutex_unlock(&ws->lock);
 }

@@ -65,6 +65,13 @@ struct zp_options {
 	const char	*socket_path;	/* NULL: $ZPOOLD_SOCKET, then ZP_DEFAULT_SOCKET */
 	const char	*name;		/* NULL: the program name */
 	unsigned	 slots;		/* staging slots; 0: 256 (1 MiB) */
+	/*
+	 * Microseconds to poll for a reply before sleeping: 0 for the
+	 * default (50), negative never to poll.  Polling yields the CPU at
+	 * every turn; it saves the wake-up of a sleeping CPU, which on a
+	 * virtual machine can cost more than the whole request.
+	 */
+	int		 busy_poll_us;
 };
 
 /*
@@ -73,7 +80,7 @@ struct zp_options {
  * daemon at the path, or it hung up before answering), ZP_EBUSY (per-uid
  * connection cap), ZP_EPROTO (version mismatch), ZP_ENOMEM, ZP_EINVAL (a
  * path longer than a Unix socket address holds, a name longer than 64
- * bytes), or any code with which the daemon refuses the hello (e.g.
+ * bytes, busy_poll_us above 10000), or any code with which the daemon refuses the hello (e.g.
  * ZP_EINVAL for more slots than it allows).
  */
 int	zp_connect(const struct zp_options *opts, zp_client **out);

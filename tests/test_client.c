@@ -197,10 +197,10 @@ daemon_stop(pid_t pid)
 }
 
 static zp_client *
-connect_slots(unsigned slots)
+connect_poll(unsigned slots, int busy_poll_us)
 {
 	struct zp_options	 o = { .socket_path = sock, .slots = slots,
-	    .name = "test_client" };
+	    .name = "test_client", .busy_poll_us = busy_poll_us };
 	zp_client		*c = NULL;
 	int			 rv;
 
@@ -208,6 +208,12 @@ connect_slots(unsigned slots)
 	if (rv != 0)
 		fprintf(stderr, "zp_connect: %s\n", zp_strerror(rv));
 	return c;
+}
+
+static zp_client *
+connect_slots(unsigned slots)
+{
+	return connect_poll(slots, 0);
 }
 
 static uint64_t
@@ -432,6 +438,31 @@ test_names(void)
 	name[64] = 'n';
 	name[65] = '\0';
 	CU_ASSERT(zp_connect(&o, &c) == ZP_EINVAL);
+}
+
+/* The polling window: bounded, and a connection that never polls works. */
+static void
+test_busy_poll(void)
+{
+	struct zp_options	 o = { .socket_path = sock };
+	static const int	 ok[] = { -1, 0, 1, 10000 };
+	uint8_t			 in[PAGE], out[PAGE];
+	zp_client		*c;
+	zp_handle		 h;
+	size_t			 i;
+
+	o.busy_poll_us = 10001;
+	CU_ASSERT(zp_connect(&o, &c) == ZP_EINVAL);
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		CU_ASSERT_FATAL((c = connect_poll(0, ok[i])) != NULL);
+		page_make(in, 77 + i);
+		CU_ASSERT(zp_store(c, in, &h) == 0);
+		memset(out, 0, sizeof out);
+		CU_ASSERT(zp_load(c, h, out) == 0);
+		CU_ASSERT(memcmp(in, out, PAGE) == 0);
+		CU_ASSERT(zp_free(c, h) == 0);
+		zp_close(c);
+	}
 }
 
 static void
@@ -794,7 +825,7 @@ thread_job(void *arg)
 
 /* Threads share one connection with a staging area they must contend for. */
 static void
-threads(unsigned slots)
+threads(unsigned slots, int busy_poll_us)
 {
 	enum { T = 8, N = 1500 };
 	pthread_t	 tid[T];
@@ -803,7 +834,7 @@ threads(unsigned slots)
 	zp_client	*c;
 	int		 i, fails = 0;
 
-	CU_ASSERT_FATAL((c = connect_slots(slots)) != NULL);
+	CU_ASSERT_FATAL((c = connect_poll(slots, busy_poll_us)) != NULL);
 	for (i = 0; i < T; i++) {
 		memset(&j[i], 0, sizeof j[i]);
 		j[i].c = c;
@@ -827,13 +858,20 @@ threads(unsigned slots)
 static void
 test_threads(void)
 {
-	threads(64);
+	threads(64, 0);
+}
+
+/* Every waiter sleeps at once: the hand-offs between leaders, unhidden. */
+static void
+test_threads_no_poll(void)
+{
+	threads(64, -1);
 }
 
 static void
 test_threads_tiny_staging(void)
 {
-	threads(3);
+	threads(3, 0);
 }
 
 struct loader {
@@ -1411,6 +1449,7 @@ main(void)
 	static const struct cu_case basics[] = {
 		{ "socket paths", test_paths },
 		{ "client names", test_names },
+		{ "busy polling window", test_busy_poll },
 		{ "zp_strerror", test_strerror },
 		{ "single pages and errors", test_single },
 		{ "handles are per connection", test_isolation },
@@ -1427,6 +1466,7 @@ main(void)
 		{ "processes", test_processes },
 		{ "killed client", test_killed_client },
 		{ "threads on one connection", test_threads },
+		{ "threads, never polling", test_threads_no_poll },
 		{ "threads, 3 staging slots", test_threads_tiny_staging },
 		{ NULL, NULL }
 	};

@@ -149,7 +149,8 @@ test_every_key(void)
 	    "max_inflight 5\n"
 	    "max_output 2M\n"
 	    "max_slots 1024\n"
-	    "compact_interval 42\n");
+	    "compact_interval 42\n"
+	    "busy_poll 0\n");
 	text = expect_load(&s);
 	CU_ASSERT_STRING_EQUAL(s.socket_path, "/tmp/zp#1.sock");
 	CU_ASSERT_EQUAL(s.socket_mode, 0660);
@@ -171,6 +172,7 @@ test_every_key(void)
 	CU_ASSERT_EQUAL(s.max_output_bytes, 2ULL << 20);
 	CU_ASSERT_EQUAL(s.max_slots, 1024);
 	CU_ASSERT_EQUAL(s.compact_interval, 42);
+	CU_ASSERT_EQUAL(s.busy_poll_us, 0);
 	free(text);
 	settings_free(&s);
 }
@@ -252,6 +254,12 @@ test_bad_values(void)
 	write_conf("dedup sometimes\n");
 	CU_ASSERT_FATAL(asprintf(&want, "dedup: %s",
 	    settings_reason("dedup", "sometimes")) != -1);
+	expect_error(1, want);
+	free(want);
+
+	write_conf("busy_poll 10001\n");
+	CU_ASSERT_FATAL(asprintf(&want, "busy_poll: %s",
+	    settings_reason("busy_poll", "10001")) != -1);
 	expect_error(1, want);
 	free(want);
 

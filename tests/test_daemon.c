@@ -79,10 +79,14 @@ daemon_start(void)
 			dup2(fd, STDERR_FILENO);
 			close(fd);
 		}
+		/*
+		 * No busy polling: here the loop and the workers sleep as
+		 * soon as they are idle; test_client runs the default.
+		 */
 		execl(bin, "zpoold", "--foreground", "--config", conf,
 		    "--socket", sock, "--workers", "2", "--log-level", "debug",
 		    "--max_clients_per_uid=16", "--max_slots=4096",
-		    "--compact_interval=1", (char *)NULL);
+		    "--compact_interval=1", "--busy_poll=0", (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}

@@ -53,6 +53,7 @@
 #include "bench.h"
 #include "corpus.h"
 #include "page.h"
+#include "spin.h"
 #include "zpclient.h"
 
 #define RPC_MAX_CLIENTS		64
@@ -84,6 +85,7 @@ struct rpc_opts {
 	unsigned	 runs;
 	unsigned	 loads;
 	unsigned	 idle;
+	unsigned	 busy_poll;	/* us, daemon and clients; 0: never */
 	bool		 no_zram;
 	bool		 json;
 };
@@ -245,7 +247,7 @@ rpcd_print_log(void)
 static void __attribute__((noreturn))
 rpcd_exec(const char *bin, const struct rpc_opts *o)
 {
-	char	workers[32], per_uid[48];
+	char	workers[32], per_uid[48], poll[32];
 	int	fd;
 
 	if ((fd = open(rpcd.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
@@ -259,8 +261,9 @@ rpcd_exec(const char *bin, const struct rpc_opts *o)
 	/* Room for the idle clients next to the measuring ones. */
 	snprintf(per_uid, sizeof per_uid, "--max_clients_per_uid=%u",
 	    o->idle + o->clients + 16);
+	snprintf(poll, sizeof poll, "--busy_poll=%u", o->busy_poll);
 	execl(bin, "zpoold", "--foreground", "--config", rpcd.conf,
-	    "--socket", rpcd.sock, "--workers", workers, per_uid,
+	    "--socket", rpcd.sock, "--workers", workers, per_uid, poll,
 	    (char *)NULL);
 	fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
 	_exit(127);
@@ -422,13 +425,15 @@ write_full(int fd, const void *buf, size_t len)
 }
 
 static int
-client_connect(const char *sock, const char *name, zp_client **zc)
+client_connect(const struct rpc_opts *o, const char *sock, const char *name,
+    zp_client **zc)
 {
 	struct zp_options	opt;
 
 	memset(&opt, 0, sizeof opt);
 	opt.socket_path = sock;
 	opt.name = name;
+	opt.busy_poll_us = o->busy_poll == 0 ? -1 : (int)o->busy_poll;
 	return zp_connect(&opt, zc);
 }
 
@@ -542,7 +547,7 @@ measure_idle(const struct rpc_opts *o, const char *sock, pid_t pid,
 	if ((zc = calloc(o->idle, sizeof *zc)) == NULL)
 		err(BENCH_EXIT_ERROR, "rpc");
 	for (i = 0; i < o->idle; i++) {
-		if ((rc = client_connect(sock, "zpbench-idle", &zc[i])) != 0) {
+		if ((rc = client_connect(o, sock, "zpbench-idle", &zc[i])) != 0) {
 			ir->refused = rc;
 			break;
 		}
@@ -836,7 +841,7 @@ client_main(const struct client_ctx *cx)
 	out = bench_alloc((cx->n + 1) * (size_t)PAGE_SIZE_4K);
 	if (h == NULL || results == NULL || out == NULL)
 		client_fail(cx->res, "client", ZP_ENOMEM);
-	else if ((rc = client_connect(cx->sock, "zpbench-rpc", &zc)) != 0)
+	else if ((rc = client_connect(cx->o, cx->sock, "zpbench-rpc", &zc)) != 0)
 		client_fail(cx->res, "zp_connect", rc);
 	barrier(cx, cx->go_store_r);
 	if (zc != NULL)
@@ -1128,7 +1133,7 @@ measure_latency(const struct rpc_opts *o, const char *sock,
 	page = bench_alloc(PAGE_SIZE_4K);
 	if (h == NULL || results == NULL || ns == NULL || page == NULL)
 		err(BENCH_EXIT_ERROR, "rpc");
-	if ((rc = client_connect(sock, "zpbench-latency", &zc)) != 0)
+	if ((rc = client_connect(o, sock, "zpbench-latency", &zc)) != 0)
 		errx(BENCH_EXIT_ERROR, "rpc: latency: zp_connect: %s",
 		    zp_strerror(rc));
 	lr->errors = store_all(zc, c, o->batch, h, results, lr->failed,
@@ -1148,12 +1153,30 @@ measure_latency(const struct rpc_opts *o, const char *sock,
 
 /* --- 4. the kernel's round trip ------------------------------------------- */
 
+/*
+ * Read a ping as libzpclient reads a reply: poll for `poll_us` (spin.h),
+ * then block.  The pings are small enough to arrive whole.
+ */
+static int
+ping_read(int fd, uint8_t *buf, size_t len, unsigned poll_us)
+{
+	struct spin	spin;
+
+	spin_start(&spin, poll_us);
+	do {
+		if (recv(fd, buf, len, MSG_DONTWAIT | MSG_WAITALL) ==
+		    (ssize_t)len)
+			return 0;
+	} while (spin_again(&spin));
+	return read_full(fd, buf, len);
+}
+
 static void __attribute__((noreturn))
-echo_main(int fd)
+echo_main(int fd, unsigned poll_us)
 {
 	uint8_t	buf[RPC_PING_BYTES];
 
-	while (read_full(fd, buf, sizeof buf) == 0)
+	while (ping_read(fd, buf, sizeof buf, poll_us) == 0)
 		if (write_full(fd, buf, sizeof buf) == -1)
 			break;
 	_exit(0);
@@ -1172,12 +1195,13 @@ struct ping_stats {
  */
 struct ping_result {
 	struct ping_stats	any, same, cross;
+	struct ping_stats	sleeping;	/* any, without polling */
 	bool			pinned;		/* same and cross measured */
 };
 
 static void
-ping_pair(const struct rpc_opts *o, int cpu_us, int cpu_echo, uint64_t *ns,
-    struct ping_stats *ps)
+ping_pair(const struct rpc_opts *o, int cpu_us, int cpu_echo,
+    unsigned poll_us, uint64_t *ns, struct ping_stats *ps)
 {
 	uint8_t		buf[RPC_PING_BYTES];
 	cpu_set_t	set;
@@ -1200,7 +1224,7 @@ ping_pair(const struct rpc_opts *o, int cpu_us, int cpu_echo, uint64_t *ns,
 			CPU_SET(cpu_echo, &set);
 			sched_setaffinity(0, sizeof set, &set);
 		}
-		echo_main(sv[1]);
+		echo_main(sv[1], poll_us);
 	}
 	close(sv[1]);
 	if (cpu_us >= 0) {
@@ -1212,7 +1236,7 @@ ping_pair(const struct rpc_opts *o, int cpu_us, int cpu_echo, uint64_t *ns,
 		for (s = 0, n = 0; s < RPC_WARMUP + o->loads; s++) {
 			t0 = bench_now_ns();
 			if (write_full(sv[0], buf, sizeof buf) == -1 ||
-			    read_full(sv[0], buf, sizeof buf) == -1)
+			    ping_read(sv[0], buf, sizeof buf, poll_us) == -1)
 				err(BENCH_EXIT_ERROR, "rpc: ping-pong");
 			if (s >= RPC_WARMUP)
 				ns[n++] = bench_now_ns() - t0;
@@ -1236,7 +1260,9 @@ measure_ping(const struct rpc_opts *o, struct ping_result *pr)
 	memset(pr, 0, sizeof *pr);
 	if ((ns = calloc(o->loads, sizeof *ns)) == NULL)
 		err(BENCH_EXIT_ERROR, "rpc");
-	ping_pair(o, -1, -1, ns, &pr->any);
+	ping_pair(o, -1, -1, o->busy_poll, ns, &pr->any);
+	if (o->busy_poll != 0)
+		ping_pair(o, -1, -1, 0, ns, &pr->sleeping);
 	/* The first two CPUs we may use. */
 	if (sched_getaffinity(0, sizeof mine, &mine) == 0) {
 		for (i = 0; i < CPU_SETSIZE && b < 0; i++)
@@ -1248,8 +1274,8 @@ measure_ping(const struct rpc_opts *o, struct ping_result *pr)
 			}
 	}
 	if (b >= 0) {
-		ping_pair(o, a, a, ns, &pr->same);
-		ping_pair(o, a, b, ns, &pr->cross);
+		ping_pair(o, a, a, o->busy_poll, ns, &pr->same);
+		ping_pair(o, a, b, o->busy_poll, ns, &pr->cross);
 		sched_setaffinity(0, sizeof mine, &mine);
 		pr->pinned = true;
 	}
@@ -1387,7 +1413,8 @@ report_latency(const struct rpc_report *r)
 	printf("  load_errors %llu%s%s\n", (unsigned long long)r->lat.errors,
 	    r->lat.failed[0] != '\0' ? "; first: " : "", r->lat.failed);
 	printf("unix socket ping-pong (%d B each way, two processes, the "
-	    "kernel's floor):\n", RPC_PING_BYTES);
+	    "kernel's floor;\n  each end polls %u us before it sleeps, as "
+	    "zpoold and libzpclient do):\n", RPC_PING_BYTES, r->o->busy_poll);
 	print_samples("rtt_p50_us", &r->ping.any.p50, "");
 	print_samples("rtt_p99_us", &r->ping.any.p99, "");
 	print_samples("rtt_p999_us", &r->ping.any.p999, "");
@@ -1400,6 +1427,11 @@ report_latency(const struct rpc_report *r)
 		print_samples("  rtt_p99_us", &r->ping.cross.p99, "");
 	} else
 		printf("  pinned: not measured (one CPU allowed)\n");
+	if (r->o->busy_poll != 0) {
+		printf("  without polling (both ends sleep at once):\n");
+		print_samples("  rtt_p50_us", &r->ping.sleeping.p50, "");
+		print_samples("  rtt_p99_us", &r->ping.sleeping.p99, "");
+	}
 	printf("  load_p50 - rtt_p50 %.2f us (the daemon's and library's "
 	    "share, if both\n  ran placed alike)\n",
 	    bench_median(&r->lat.p50) - bench_median(&r->ping.any.p50));
@@ -1464,6 +1496,7 @@ report_json(const struct rpc_report *r)
 	bench_json_u64(&j, "clients", o->clients);
 	bench_json_u64(&j, "batch", o->batch);
 	bench_json_maybe_u64(&j, "workers", r->own_daemon, o->workers);
+	bench_json_u64(&j, "busy_poll_us", o->busy_poll);
 	bench_json_u64(&j, "runs", o->runs);
 	bench_json_double(&j, "store_mbps", bench_median(&r->store));
 	bench_json_double(&j, "load_mbps", bench_median(&r->load));
@@ -1520,7 +1553,8 @@ rpc_usage(FILE *f)
 	    "[--workers W]\n"
 	    "                   [--socket PATH | --zpoold PATH] [--runs N] "
 	    "[--loads N]\n"
-	    "                   [--idle K] [--no-zram] [--json]\n"
+	    "                   [--idle K] [--busy-poll US] [--no-zram] "
+	    "[--json]\n"
 	    "Store, load and verify a corpus through zpoold with N client "
 	    "processes; time\nsingle-page loads and the bare socket round "
 	    "trip; compare with the bare codec\nand, as root, zram0.\n"
@@ -1537,9 +1571,13 @@ rpc_usage(FILE *f)
 	    "%d)\n"
 	    "  -i, --idle K        idle clients for the memory figure "
 	    "(default %d; 0: skip)\n"
+	    "      --busy-poll US  daemon and clients poll US microseconds "
+	    "before they\n"
+	    "                      sleep (default %d; 0: never)\n"
 	    "      --no-zram       do not touch zram0\n"
 	    "  -j, --json          end with one JSON line\n",
-	    RPC_MAX_CLIENTS, RPC_RUNS, RPC_DEF_LOADS, RPC_DEF_IDLE);
+	    RPC_MAX_CLIENTS, RPC_RUNS, RPC_DEF_LOADS, RPC_DEF_IDLE,
+	    SPIN_DEFAULT_US);
 }
 
 static unsigned
@@ -1567,6 +1605,7 @@ rpc_parse(int argc, char **argv, struct rpc_opts *o)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "loads", required_argument, NULL, 'l' },
 		{ "idle", required_argument, NULL, 'i' },
+		{ "busy-poll", required_argument, NULL, 'P' },
 		{ "no-zram", no_argument, NULL, 'N' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1581,6 +1620,7 @@ rpc_parse(int argc, char **argv, struct rpc_opts *o)
 	o->runs = RPC_RUNS;
 	o->loads = RPC_DEF_LOADS;
 	o->idle = RPC_DEF_IDLE;
+	o->busy_poll = SPIN_DEFAULT_US;
 	while ((ch = getopt_long(argc, argv, "c:n:b:w:s:r:l:i:jh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -1611,6 +1651,10 @@ rpc_parse(int argc, char **argv, struct rpc_opts *o)
 			break;
 		case 'i':
 			o->idle = opt_u("idle", optarg, 0, RPC_MAX_IDLE);
+			break;
+		case 'P':
+			o->busy_poll = opt_u("busy-poll", optarg, 0,
+			    SPIN_MAX_US);
 			break;
 		case 'N':
 			o->no_zram = true;
@@ -1751,7 +1795,7 @@ cmd_rpc(int argc, char **argv)
 	} else {
 		sock = o.socket;
 		/* Fail now, not in every client. */
-		if ((rc = client_connect(sock, "zpbench-rpc", &probe)) != 0)
+		if ((rc = client_connect(&o, sock, "zpbench-rpc", &probe)) != 0)
 			errx(BENCH_EXIT_ERROR, "rpc: %s: %s", sock,
 			    zp_strerror(rc));
 		zp_close(probe);
