@@ -10,6 +10,14 @@
  * half of zsmalloc's 8.  Huge (raw) objects take a whole frame with no
  * header: their id is kept in the zspage descriptor instead.
  *
+ * Frames are counted as they are touched, not as zspages take them.  A
+ * zspage fills from its first slot up (free slots are reused before new
+ * ones), so the frames past its highest slot ever used are holes in the
+ * memfd: they cost nothing, and zsmalloc's biggest waste, the empty half
+ * of each class's last zspage, mostly never exists.  A frame is populated
+ * when a slot first reaches into it, so `frames` is exactly what the
+ * kernel holds for the arena (tests check it against the memfd's blocks).
+ *
  * Metadata.  Object records (16 bytes) and zspage descriptors (24 bytes)
  * live in chunked tables that never move, so a reader may index them
  * without the lock that guards their free lists.  frame_map[f] names the
@@ -35,13 +43,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "page.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE	23
-#endif
 #include "pool.h"
 
 #define SLOT_HDR		4u
@@ -50,7 +56,7 @@
 #define HUGE_CLASS		(POOL_NR_CLASSES - 1)	/* the raw class: 4096 */
 #define NR_GROUPS		5			/* fullness groups */
 #define GROUP_FULL		(NR_GROUPS - 1)
-#define DEFAULT_ZSPAGE_FRAMES	8u
+#define DEFAULT_ZSPAGE_FRAMES	16u
 #define DEFAULT_HUGE_THRESHOLD	(POOL_PAGE_SIZE - 128)
 #define MAX_HUGE_THRESHOLD	(POOL_PAGE_SIZE - POOL_CLASS_STEP - SLOT_HDR)
 #define MAX_ARENA		(16ull << 30)		/* loc: offset/16 in 30 bits */
@@ -139,6 +145,7 @@ struct size_class {
 	unsigned	objs;		/* slots per zspage */
 	uint32_t	group[NR_GROUPS]; /* list heads, zspage ids */
 	uint64_t	zspages;
+	uint64_t	touched;	/* frames of its zspages in use */
 	uint64_t	objects;
 	uint64_t	bytes;		/* compressed bytes stored */
 };
@@ -165,7 +172,7 @@ struct pool {
 	uint32_t	*frame_map;
 	uint32_t	 bump;		/* frames never used start here */
 	uint32_t	 free_runs[POOL_MAX_ZSPAGE_FRAMES + 1];
-	uint64_t	 frames;	/* frames held by zspages */
+	uint64_t	 frames;	/* frames touched by zspages */
 
 	pthread_mutex_t	 objs_lock;
 	pthread_rwlock_t merge_lock;
@@ -339,25 +346,26 @@ frames_alloc(struct pool *p, unsigned n)
 			break;
 		}
 	}
-	if (first != NONE)
-		ATOMIC_ADD(&p->frames, n);
 	pthread_mutex_unlock(&p->frames_lock);
-	if (first != NONE)
-		note_mem_used(p);
 	return first;
 }
 
-/* Give a run back to the kernel and keep its address range for reuse. */
+/*
+ * Give a run back to the kernel and keep its address range for reuse.
+ * Only its first `touched` frames hold memory; the rest are holes already.
+ */
 static void
-frames_free(struct pool *p, uint32_t first, unsigned n)
+frames_free(struct pool *p, uint32_t first, unsigned n, unsigned touched)
 {
-	(void)fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-	    (off_t)first * POOL_PAGE_SIZE, (off_t)n * POOL_PAGE_SIZE);
+	if (touched > 0)
+		(void)fallocate(p->fd, FALLOC_FL_PUNCH_HOLE |
+		    FALLOC_FL_KEEP_SIZE, (off_t)first * POOL_PAGE_SIZE,
+		    (off_t)touched * POOL_PAGE_SIZE);
 	pthread_mutex_lock(&p->frames_lock);
 	p->frame_map[first] = p->free_runs[n];
 	p->free_runs[n] = first;
-	ATOMIC_SUB(&p->frames, n);
 	pthread_mutex_unlock(&p->frames_lock);
+	ATOMIC_SUB(&p->frames, touched);
 }
 
 /* --- zspages ----------------------------------------------------------- */
@@ -421,19 +429,13 @@ zspage_new(struct pool *p, struct size_class *c, unsigned cls)
 	zid = chunked_alloc(&p->zspages, zspage_next);
 	pthread_mutex_unlock(&p->objs_lock);
 	if (zid == 0) {
-		frames_free(p, first, c->frames);
+		frames_free(p, first, c->frames, 0);
 		return NONE;
 	}
 	pthread_mutex_lock(&p->frames_lock);
 	for (f = first; f < first + c->frames; f++)
 		p->frame_map[f] = zid;
 	pthread_mutex_unlock(&p->frames_lock);
-	/*
-	 * One call maps the zspage's frames instead of one page fault per
-	 * frame on first touch (5.14+; older kernels fault as before).
-	 */
-	(void)madvise(p->arena + (size_t)first * POOL_PAGE_SIZE,
-	    (size_t)c->frames * POOL_PAGE_SIZE, MADV_POPULATE_WRITE);
 	z = zspage_at(p, zid);
 	memset(z, 0, sizeof *z);
 	z->first = first;
@@ -444,19 +446,29 @@ zspage_new(struct pool *p, struct size_class *c, unsigned cls)
 	return zid;
 }
 
+/* Frames of z that its slots have reached: the rest were never touched. */
+static inline unsigned
+zspage_touched(const struct size_class *c, const struct zspage *z)
+{
+	return (unsigned)(((size_t)z->next_unused * c->size +
+	    POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE);
+}
+
 /* Caller holds c->lock; the zspage is empty. */
 static void
 zspage_free(struct pool *p, struct size_class *c, uint32_t zid)
 {
 	struct zspage	*z = zspage_at(p, zid);
 	uint32_t	 first = z->first;
+	unsigned	 touched = zspage_touched(c, z);
 
 	group_unlink(p, c, zid);
 	c->zspages--;
+	c->touched -= touched;
 	pthread_mutex_lock(&p->objs_lock);
 	chunked_free(&p->zspages, zid, zspage_next);
 	pthread_mutex_unlock(&p->objs_lock);
-	frames_free(p, first, c->frames);
+	frames_free(p, first, c->frames, touched);
 }
 
 static inline uint8_t *
@@ -485,14 +497,39 @@ loc_zspage(const struct pool *p, uint32_t loc)
 	return p->frame_map[(size_t)loc * POOL_CLASS_STEP / POOL_PAGE_SIZE];
 }
 
+/*
+ * Slot z->next_unused becomes used: populate and count the frames it is
+ * the first to reach.  A write to each makes the kernel allocate it now,
+ * even where the object stored will stop short of the slot's end, so the
+ * count stays equal to what the memfd holds.  Nothing else lives there.
+ */
+static void
+slot_touch(struct pool *p, struct size_class *c, struct zspage *z)
+{
+	unsigned	before = zspage_touched(c, z), after, f;
+
+	z->next_unused++;
+	after = zspage_touched(c, z);
+	if (after == before)
+		return;
+	for (f = before; f < after; f++)
+		*(volatile uint8_t *)(p->arena +
+		    ((size_t)z->first + f) * POOL_PAGE_SIZE) = 0;
+	c->touched += after - before;
+	ATOMIC_ADD(&p->frames, after - before);
+	note_mem_used(p);
+}
+
 /* Pop a free slot of z, or its first never used one. */
 static uint32_t
 slot_take(struct pool *p, struct size_class *c, struct zspage *z)
 {
 	uint32_t	slot, hdr;
 
-	if (z->free_head == NONE)
-		return z->next_unused++;
+	if (z->free_head == NONE) {
+		slot_touch(p, c, z);
+		return z->next_unused - 1;
+	}
 	slot = z->free_head;
 	memcpy(&hdr, slot_addr(p, c, z, slot), SLOT_HDR);
 	z->free_head = hdr == NONE ? NONE : hdr & ~SLOT_FREE;
@@ -529,6 +566,7 @@ slot_alloc(struct pool *p, struct size_class *c, unsigned cls, uint32_t id)
 	z = zspage_at(p, zid);
 	if (cls == HUGE_CLASS) {
 		z->free_head = id;
+		slot_touch(p, c, z);
 		slot = 0;
 	} else {
 		slot = slot_take(p, c, z);
@@ -1215,17 +1253,19 @@ class_emptiest(const struct size_class *c)
 /*
  * Move every object of zspage src into the other zspages of its class,
  * fullest first, and free src.  Caller holds c->lock and has checked that
- * the others have room (class_compact's test guarantees it).  Returns the
- * objects moved.
+ * the others have room (class_compact's test guarantees it).  Adds the
+ * objects moved to *moved; returns the frames released, net of those the
+ * moves newly touched in other zspages.
  */
-static uint64_t
-zspage_evacuate(struct pool *p, struct size_class *c, uint32_t src)
+static unsigned
+zspage_evacuate(struct pool *p, struct size_class *c, uint32_t src,
+    uint64_t *moved)
 {
 	struct zspage	*z = zspage_at(p, src), *dz;
 	struct pool_obj	*o;
 	uint32_t	 slot, id, dst;
 	uint8_t		*from, *to;
-	uint64_t	 moved = 0;
+	uint64_t	 touched = c->touched;
 
 	/* Out of the lists, so it is never its own destination. */
 	group_unlink(p, c, src);
@@ -1244,11 +1284,11 @@ zspage_evacuate(struct pool *p, struct size_class *c, uint32_t src)
 		dz->inuse++;
 		zspage_regroup(p, c, dst);
 		z->inuse--;
-		moved++;
+		(*moved)++;
 	}
 	group_link(p, c, src);
 	zspage_free(p, c, src);
-	return moved;
+	return (unsigned)(touched - c->touched);
 }
 
 /* Compact one class; returns frames released. */
@@ -1266,9 +1306,8 @@ class_compact(struct pool *p, struct size_class *c, uint64_t *moved)
 			pthread_mutex_unlock(&c->lock);
 			return freed;
 		}
-		*moved += zspage_evacuate(p, c, src);
+		freed += zspage_evacuate(p, c, src, moved);
 		pthread_mutex_unlock(&c->lock);
-		freed += c->frames;
 	}
 }
 
@@ -1322,6 +1361,17 @@ pool_stats(struct pool *p, struct pool_stats *st)
 	st->objects_moved = ATOMIC_LOAD(&p->objects_moved);
 }
 
+int
+pool_resident_frames(struct pool *p, uint64_t *frames)
+{
+	struct stat	sb;
+
+	if (fstat(p->fd, &sb) == -1)
+		return -errno;
+	*frames = (uint64_t)sb.st_blocks * 512 / POOL_PAGE_SIZE;
+	return 0;
+}
+
 unsigned
 pool_class_stats(struct pool *p, struct pool_class_stats *cs, unsigned n)
 {
@@ -1337,6 +1387,7 @@ pool_class_stats(struct pool *p, struct pool_class_stats *cs, unsigned n)
 				cs[used].frames_per_zspage = c->frames;
 				cs[used].objs_per_zspage = c->objs;
 				cs[used].zspages = c->zspages;
+				cs[used].frames = c->touched;
 				cs[used].objects = c->objects;
 				cs[used].bytes = c->bytes;
 			}

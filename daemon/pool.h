@@ -10,9 +10,10 @@
  *
  * Callers hold object ids (uint32_t, never 0): an id names an object record
  * (location, size, reference count), so compaction moves objects without
- * anyone else noticing.  A frame counts from the moment a zspage takes it
- * until the zspage empties, when it is punched out of the memfd
- * (fallocate(PUNCH_HOLE)) and given back to the kernel.
+ * anyone else noticing.  A frame counts from the moment a slot first
+ * reaches into it (until then it is a hole in the memfd) until its zspage
+ * empties, when it is punched out (fallocate(PUNCH_HOLE)) and given back
+ * to the kernel.
  *
  * Thread safety: every function may be called from any thread at once,
  * except pool_create/pool_destroy.  Each caller brings its own codec_ctx
@@ -43,7 +44,7 @@ struct pool;
 
 struct pool_config {
 	uint64_t	arena_bytes;	/* virtual size of the memfd arena */
-	unsigned	max_zspage_frames; /* 1..16; 0: default (8) */
+	unsigned	max_zspage_frames; /* 1..16; 0: default (16) */
 	unsigned	huge_threshold;	/* compressed >= this is stored raw;
 					   0: default */
 	const char	*name;		/* memfd name, for /proc/PID/fd */
@@ -59,7 +60,7 @@ struct pool_stats {
 	uint64_t	pages_compacted;/* frames freed by compaction, total */
 	uint64_t	huge_pages;	/* objects stored raw */
 	uint64_t	objects;	/* live objects, all kinds */
-	uint64_t	frames;		/* frames held by zspages */
+	uint64_t	frames;		/* frames zspages have touched */
 	uint64_t	meta_bytes;	/* object records + zspage descriptors */
 	uint64_t	refs;		/* pages referencing objects */
 	uint64_t	pages_merged;	/* pages sharing bytes with another */
@@ -72,6 +73,7 @@ struct pool_class_stats {
 	unsigned	frames_per_zspage;
 	unsigned	objs_per_zspage;
 	uint64_t	zspages;
+	uint64_t	frames;		/* touched: the rest are holes */
 	uint64_t	objects;	/* live objects */
 	uint64_t	bytes;		/* compressed bytes stored */
 };
@@ -161,6 +163,13 @@ void		 pool_walk(struct pool *p, void (*fn)(uint32_t, void *),
 		     void *arg);
 
 void		 pool_stats(struct pool *p, struct pool_stats *st);
+
+/*
+ * The frames the kernel holds for the arena (the memfd's allocated
+ * blocks), to check pool_stats' `frames` against: the two are equal
+ * whenever no store, free or compaction is running.  0, or -errno.
+ */
+int		 pool_resident_frames(struct pool *p, uint64_t *frames);
 
 /* Per-class occupancy: fills up to n entries, returns classes in use. */
 unsigned	 pool_class_stats(struct pool *p, struct pool_class_stats *cs,

@@ -71,9 +71,13 @@ check_empty(struct pool *p)
 {
 	struct pool_stats	st;
 
+	uint64_t		resident = 1;
+
 	pool_stats(p, &st);
 	CU_ASSERT_EQUAL(st.objects, 0);
 	CU_ASSERT_EQUAL(st.frames, 0);
+	CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
+	CU_ASSERT_EQUAL(resident, 0);
 	CU_ASSERT_EQUAL(st.compr_data_size, 0);
 	CU_ASSERT_EQUAL(st.orig_data_size, 0);
 	CU_ASSERT_EQUAL(st.same_pages, 0);
@@ -275,6 +279,7 @@ model_check(struct pool *p, const struct model_obj *m, unsigned n)
 {
 	struct pool_stats	st;
 	uint64_t		compr = 0, same = 0, huge = 0, refs = 0;
+	uint64_t		resident = 0;
 	unsigned		i;
 
 	for (i = 0; i < n; i++) {
@@ -294,6 +299,9 @@ model_check(struct pool *p, const struct model_obj *m, unsigned n)
 	CU_ASSERT(st.frames * PG >= compr);
 	CU_ASSERT_EQUAL(st.mem_used_total, st.frames * PG + st.meta_bytes);
 	CU_ASSERT(st.mem_used_max >= st.mem_used_total);
+	/* what it counts is what the kernel holds for it */
+	CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
+	CU_ASSERT_EQUAL(resident, st.frames);
 }
 
 static void
@@ -376,6 +384,54 @@ test_random_model(void)
 	}
 	check_empty(p);
 	free(m);
+	pool_destroy(p);
+}
+
+/*
+ * A zspage's frames count as its slots reach them: one class filling up
+ * holds exactly the frames its used slots span, and the kernel agrees.
+ */
+static void
+test_touched_frames(void)
+{
+	enum { N = 200 };
+	struct pool		*p = new_pool(16 << 20, 16);
+	struct pool_class_stats	 cs[4];
+	struct pool_stats	 st;
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 id[N];
+	uint64_t		 want, resident;
+	unsigned		 k, csize, slot = 0, objs = 0, frames = 0;
+
+	make_page(page, 7, 900);
+	for (k = 1; k <= N; k++) {
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &id[k - 1],
+		    &csize), 0);
+		if (k == 1) {
+			CU_ASSERT_FATAL(csize > 0 && csize < PG);
+			CU_ASSERT_EQUAL_FATAL(pool_class_stats(p, cs, 4), 1);
+			slot = cs[0].size;
+			objs = cs[0].objs_per_zspage;
+			frames = cs[0].frames_per_zspage;
+			CU_ASSERT_FATAL(frames > 1);
+		}
+		/* full zspages, then the frames the last one's slots reach */
+		want = (uint64_t)(k / objs) * frames +
+		    ((uint64_t)(k % objs) * slot + PG - 1) / PG;
+		pool_stats(p, &st);
+		CU_ASSERT_EQUAL(st.frames, want);
+		CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
+		CU_ASSERT_EQUAL(resident, want);
+	}
+	CU_ASSERT_EQUAL(pool_class_stats(p, cs, 4), 1);
+	CU_ASSERT_EQUAL(cs[0].frames, st.frames);
+	CU_ASSERT(cs[0].frames < cs[0].zspages * cs[0].frames_per_zspage);
+	for (k = 0; k < N; k++) {
+		CU_ASSERT_EQUAL(pool_load(p, lz4, id[k], out), 0);
+		CU_ASSERT(memcmp(page, out, PG) == 0);
+		CU_ASSERT_EQUAL(pool_put(p, id[k]), 0);
+	}
+	check_empty(p);
 	pool_destroy(p);
 }
 
@@ -549,6 +605,7 @@ main(void)
 		{ "bad ids change nothing", test_bad_ids },
 		{ "arena exhaustion", test_arena_exhaustion },
 		{ "merge", test_merge },
+		{ "frames count as slots reach them", test_touched_frames },
 		{ "compaction", test_compaction },
 		{ "random model", test_random_model },
 		{ "threads", test_threads },

@@ -166,14 +166,15 @@ arena_bytes(size_t npages)
 
 /*
  * Where the frames go, beyond the stored bytes: each slot rounds its
- * object up (and holds its header), partly filled zspages hold free
- * slots, and a zspage's frames rarely divide into whole slots.
+ * object up (and holds its header); the touched frames also hold free
+ * slots and the bytes past a zspage's last slot.  Frames no slot has
+ * reached yet are holes, not counted; they are shown apart.
  */
 struct class_waste {
 	uint64_t	bytes;		/* stored */
 	uint64_t	rounding;	/* slot size - stored, summed */
-	uint64_t	free_slots;
-	uint64_t	tails;
+	uint64_t	free;		/* touched, not in a live slot */
+	uint64_t	holes;		/* untouched frames, bytes */
 };
 
 static void
@@ -182,15 +183,17 @@ print_class(const struct pool_class_stats *cs, struct class_waste *w,
 {
 	uint64_t	span, slots;
 
-	span = cs->zspages * cs->frames_per_zspage * (uint64_t)PAGE_SIZE_4K;
+	span = cs->frames * (uint64_t)PAGE_SIZE_4K;
 	slots = cs->zspages * cs->objs_per_zspage;
 	w->bytes += cs->bytes;
 	w->rounding += cs->objects * cs->size - cs->bytes;
-	w->free_slots += (slots - cs->objects) * cs->size;
-	w->tails += span - slots * cs->size;
-	fprintf(f, "  class %4u %2u %3u %8llu %9llu %11llu %6.2f %6.2f\n",
-	    cs->size, cs->frames_per_zspage, cs->objs_per_zspage,
-	    (unsigned long long)cs->zspages, (unsigned long long)cs->objects,
+	w->free += span - cs->objects * cs->size;
+	w->holes += (cs->zspages * cs->frames_per_zspage - cs->frames) *
+	    (uint64_t)PAGE_SIZE_4K;
+	fprintf(f, "  class %4u %2u %3u %8llu %8llu %9llu %11llu %6.2f "
+	    "%6.2f\n", cs->size, cs->frames_per_zspage, cs->objs_per_zspage,
+	    (unsigned long long)cs->zspages, (unsigned long long)cs->frames,
+	    (unsigned long long)cs->objects,
 	    (unsigned long long)cs->bytes,
 	    slots == 0 ? 0 : 100.0 * (double)cs->objects / (double)slots,
 	    span == 0 ? 0 : 100.0 * (double)cs->bytes / (double)span);
@@ -210,8 +213,8 @@ print_classes(struct pool *p, FILE *f)
 	if (n > POOL_NR_CLASSES + 1)
 		n = POOL_NR_CLASSES + 1;
 	memset(&w, 0, sizeof w);
-	fprintf(f, "classes (size frames/zspage objs/zspage zspages objects "
-	    "bytes slot_use%% byte_use%%):\n");
+	fprintf(f, "classes (size frames/zspage objs/zspage zspages "
+	    "touched_frames objects bytes\n  slot_use%% byte_use%%):\n");
 	for (i = 0; i < n; i++)
 		print_class(&cs[i], &w, f);
 	b = w.bytes == 0 ? 1 : (double)w.bytes;
@@ -219,12 +222,12 @@ print_classes(struct pool *p, FILE *f)
 	fprintf(f, "waste_rounding %llu (%.2f%% of stored bytes: slot size "
 	    "over object, headers included)\n",
 	    (unsigned long long)w.rounding, 100.0 * (double)w.rounding / b);
-	fprintf(f, "waste_free_slots %llu (%.2f%%: free slots in partly "
-	    "filled zspages)\n", (unsigned long long)w.free_slots,
-	    100.0 * (double)w.free_slots / b);
-	fprintf(f, "waste_tails %llu (%.2f%%: zspage bytes past the last "
-	    "slot)\n", (unsigned long long)w.tails,
-	    100.0 * (double)w.tails / b);
+	fprintf(f, "waste_free %llu (%.2f%%: free slots and zspage tails in "
+	    "touched frames)\n", (unsigned long long)w.free,
+	    100.0 * (double)w.free / b);
+	fprintf(f, "untouched %llu (%.2f%%: frames of zspages no slot has "
+	    "reached; holes, not counted)\n", (unsigned long long)w.holes,
+	    100.0 * (double)w.holes / b);
 	free(cs);
 }
 
