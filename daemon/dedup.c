@@ -1,22 +1,31 @@
 /*
  * dedup.c -- the dedup index: XXH3 of a page -> the object holding it.
  *
- * One index per sharing scope.  An index is a power-of-two array of chain
- * heads; objects are chained through the pool's per-object `link` word and
- * carry the low 32 bits of their page hash in `aux`, so the index costs
- * one 4-byte head per object (load factor 0.5..1) and nothing else, and a
- * chain is walked without touching the pages.  A candidate is shared only
- * after pool_compare() finds the bytes equal.
+ * One index per sharing scope.  An index is a power-of-two array of
+ * buckets; objects are chained through the pool's per-object `link` word
+ * and carry the low 32 bits of their page hash in `aux`.  A bucket is the
+ * chain's head and a counting filter of the hashes in its chain (see
+ * struct bucket), so a lookup that misses -- every store of a page that is
+ * not there yet -- mostly reads one bucket and no object record: the
+ * records are scattered over a large table and each one read is a cache
+ * miss.  The buckets double once the load passes LOAD_MAX: 8 bytes a
+ * bucket, 4 to 8 bytes an object (the index does not shrink).  A
+ * candidate is shared only after pool_compare() finds the bytes equal.
+ *
+ * A store normally looks up before it compresses, so a hit skips the
+ * compressor.  A scope that has stopped finding duplicates stores first
+ * and looks up after: one lookup and one lock section instead of two, on
+ * a page the compressor has just brought into the cache, at the price of
+ * a wasted compression on each (rare) hit.
  *
  * Locking: scopes_lock (a rwlock: every store reads it, a new scope
  * writes it) guards the scope map.  A thread counts itself in an index's
  * `users` while it holds the pointer, and an index is freed only with
  * scopes_lock written, no users and no entries, so nobody ever holds a
- * freed one.  Each index has its own lock,
- * held while its chains are walked or changed and around every reference
- * count change of an indexed object, so an object is unlinked before its
- * last reference goes and never found after.  Compression happens outside
- * any index lock.
+ * freed one.  Each index has its own lock, held while its buckets and
+ * chains are read or changed and around every reference count change of
+ * an indexed object, so an object is unlinked before its last reference
+ * goes and never found after.  Compression happens outside any index lock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,14 +50,39 @@
 #include "page.h"
 
 #define SCOPE_BUCKETS	256u
-#define INDEX_MIN	1024u
+
+/*
+ * A chain's head, and what its chain holds: 16 two-bit counters, one per
+ * value of the top 4 bits of a 32-bit page hash (bits the bucket number
+ * does not use below 2^28 buckets).  A lookup walks the chain only when
+ * its hash's counter is not 0.  A counter sticks at 3 (it can no longer
+ * tell how many it counts) until its chain empties or the index grows,
+ * when the filter is computed again; a stuck counter only costs a walk.
+ */
+struct bucket {
+	uint32_t	head;
+	uint32_t	filter;
+};
+
+#define INDEX_MIN	512u			/* buckets: 4 KiB */
+#define LOAD_MAX	2u			/* entries a bucket, at most */
+#define GROW_AHEAD	8u			/* chains prefetched ahead */
+/*
+ * A scope whose last HIT_WINDOW lookups found fewer than one in
+ * HIT_RARE duplicates stores before it looks up (store_first()).
+ */
+#define HIT_WINDOW	256u
+#define HIT_RARE	64u
 
 struct dedup_index {
 	pthread_mutex_t		 lock;
 	uint64_t		 scope;
-	uint32_t		*head;
+	struct bucket		*bucket;
 	uint32_t		 mask;		/* buckets - 1 */
 	uint32_t		 entries;
+	uint32_t		 removals;	/* objects unlinked, ever */
+	uint32_t		 looks, hits;	/* this window of lookups */
+	bool			 store_first;	/* see store_first() */
 	uint32_t		 users;		/* threads holding it (atomic) */
 	bool			 orphan;	/* its scope was dropped */
 	struct dedup_index	*next;		/* scope map chain */
@@ -66,6 +100,9 @@ struct dedup {
 	uint64_t		 merged;
 	uint64_t		 entries;
 	uint64_t		 index_bytes;
+
+	void			(*between_walks)(void *);	/* tests */
+	void			*between_arg;
 };
 
 #define ATOMIC_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
@@ -103,11 +140,17 @@ dedup_create(struct pool *pool, enum dedup_mode mode)
 	return d;
 }
 
+static uint64_t
+index_bytes(const struct dedup_index *ix)
+{
+	return ((uint64_t)ix->mask + 1) * sizeof *ix->bucket;
+}
+
 static void
 index_free(struct dedup_index *ix)
 {
 	pthread_mutex_destroy(&ix->lock);
-	free(ix->head);
+	free(ix->bucket);
 	free(ix);
 }
 
@@ -159,7 +202,7 @@ scope_new(struct dedup *d, uint64_t scope)
 
 	if ((ix = calloc(1, sizeof *ix)) == NULL)
 		return NULL;
-	if ((ix->head = calloc(INDEX_MIN, sizeof *ix->head)) == NULL) {
+	if ((ix->bucket = calloc(INDEX_MIN, sizeof *ix->bucket)) == NULL) {
 		free(ix);
 		return NULL;
 	}
@@ -168,7 +211,7 @@ scope_new(struct dedup *d, uint64_t scope)
 	ix->mask = INDEX_MIN - 1;
 	ix->next = d->scopes[b];
 	d->scopes[b] = ix;
-	ATOMIC_ADD(&d->index_bytes, INDEX_MIN * sizeof *ix->head);
+	ATOMIC_ADD(&d->index_bytes, index_bytes(ix));
 	return ix;
 }
 
@@ -194,7 +237,8 @@ index_get(struct dedup *d, uint64_t scope, bool create)
 		pthread_rwlock_unlock(&d->scopes_lock);
 	}
 	/* a scope that comes back is no longer orphaned */
-	if (ix != NULL && create)
+	if (ix != NULL && create &&
+	    __atomic_load_n(&ix->orphan, __ATOMIC_RELAXED))
 		__atomic_store_n(&ix->orphan, false, __ATOMIC_RELAXED);
 	return ix;
 }
@@ -209,7 +253,7 @@ index_unlink(struct dedup *d, struct dedup_index *ix)
 	    at = &(*at)->next)
 		;
 	*at = ix->next;
-	ATOMIC_SUB(&d->index_bytes, (uint64_t)(ix->mask + 1) * sizeof *ix->head);
+	ATOMIC_SUB(&d->index_bytes, index_bytes(ix));
 	index_free(ix);
 }
 
@@ -226,70 +270,156 @@ index_put(struct dedup *d, struct dedup_index *ix)
 	pthread_rwlock_unlock(&d->scopes_lock);
 }
 
+/* --- buckets (caller holds ix->lock throughout) ------------------------- */
+
+static uint32_t
+bucket_of(const struct dedup_index *ix, uint32_t h)
+{
+	return h & ix->mask;
+}
+
+static struct bucket *
+bucket_at(const struct dedup_index *ix, uint32_t b)
+{
+	return &ix->bucket[b];
+}
+
+static unsigned
+filter_shift(uint32_t h)
+{
+	return (h >> 28) * 2;
+}
+
+static bool
+filter_may_hold(uint32_t filter, uint32_t h)
+{
+	return (filter >> filter_shift(h)) & 3;
+}
+
+static void
+filter_add(uint32_t *filter, uint32_t h)
+{
+	if (((*filter >> filter_shift(h)) & 3) != 3)
+		*filter += 1u << filter_shift(h);
+}
+
+static void
+filter_del(uint32_t *filter, uint32_t h)
+{
+	uint32_t	c = (*filter >> filter_shift(h)) & 3;
+
+	if (c != 0 && c != 3)
+		*filter -= 1u << filter_shift(h);
+}
+
 /*
- * An object of the index holding exactly this page, or 0.  Caller holds
- * ix->lock.  Compares bytes only where the stored hash matches.
+ * An object of the chain holding exactly this page, or 0.  Compares bytes
+ * only where the stored hash matches.
  */
 static uint32_t
-index_find(struct dedup *d, struct dedup_index *ix, struct codec_ctx *ctx,
+chain_find(struct dedup *d, const struct bucket *bk, struct codec_ctx *ctx,
     const void *page, uint32_t h)
 {
 	uint32_t	id;
 
-	for (id = ix->head[h & ix->mask]; id != 0;
-	    id = *pool_obj_link(d->pool, id))
+	if (!filter_may_hold(bk->filter, h))
+		return 0;
+	for (id = bk->head; id != 0; id = *pool_obj_link(d->pool, id))
 		if (*pool_obj_aux(d->pool, id) == h &&
 		    pool_compare(d->pool, ctx, id, page) == 0)
 			return id;
 	return 0;
 }
 
-/* Double the chain heads once the load passes 1.  Caller holds ix->lock. */
+static uint32_t
+index_find(struct dedup *d, struct dedup_index *ix, struct codec_ctx *ctx,
+    const void *page, uint32_t h)
+{
+	return chain_find(d, bucket_at(ix, bucket_of(ix, h)), ctx, page, h);
+}
+
+/*
+ * Double the buckets once the load passes LOAD_MAX, keeping each chain's
+ * order (index_store relies on it): bucket b's chain splits into b and
+ * b + old size by the next bit of the hash.  One pass over every record
+ * of the index, in bucket order: neighbouring records share cache lines,
+ * which a pass over all of them at once reads once, where growing a
+ * bucket at a time would miss on nearly every record (measured: slower).
+ */
 static void
 index_grow(struct dedup *d, struct dedup_index *ix)
 {
-	uint32_t	*head, nb = (ix->mask + 1) * 2, b, id, next;
+	struct bucket	*nb, *lo, *hi;
+	uint32_t	 n = ix->mask + 1, b, id, next, h;
+	uint32_t	*tail_lo, *tail_hi;
 
-	if ((head = calloc(nb, sizeof *head)) == NULL)
+	if ((nb = calloc((size_t)n * 2, sizeof *nb)) == NULL)
 		return;			/* longer chains, still correct */
-	for (b = 0; b <= ix->mask; b++)
-		for (id = ix->head[b]; id != 0; id = next) {
+	for (b = 0; b < n; b++) {
+		/* the records of chains further on, while this one is done */
+		if (b + GROW_AHEAD < n &&
+		    (id = ix->bucket[b + GROW_AHEAD].head) != 0)
+			__builtin_prefetch(pool_obj_link(d->pool, id), 1);
+		lo = &nb[b];
+		hi = &nb[b + n];
+		tail_lo = &lo->head;
+		tail_hi = &hi->head;
+		for (id = ix->bucket[b].head; id != 0; id = next) {
 			next = *pool_obj_link(d->pool, id);
-			*pool_obj_link(d->pool, id) =
-			    head[*pool_obj_aux(d->pool, id) & (nb - 1)];
-			head[*pool_obj_aux(d->pool, id) & (nb - 1)] = id;
+			h = *pool_obj_aux(d->pool, id);
+			if (h & n) {
+				*tail_hi = id;
+				tail_hi = pool_obj_link(d->pool, id);
+				filter_add(&hi->filter, h);
+			} else {
+				*tail_lo = id;
+				tail_lo = pool_obj_link(d->pool, id);
+				filter_add(&lo->filter, h);
+			}
 		}
-	ATOMIC_ADD(&d->index_bytes, (uint64_t)(nb - ix->mask - 1) *
-	    sizeof *head);
-	free(ix->head);
-	ix->head = head;
-	ix->mask = nb - 1;
+		*tail_lo = 0;
+		*tail_hi = 0;
+	}
+	ATOMIC_ADD(&d->index_bytes, (uint64_t)n * sizeof *nb);
+	free(ix->bucket);
+	ix->bucket = nb;
+	ix->mask = 2 * n - 1;
 }
 
 static void
 index_insert(struct dedup *d, struct dedup_index *ix, uint32_t id,
     uint32_t h)
 {
+	struct bucket	*bk = bucket_at(ix, bucket_of(ix, h));
+
 	*pool_obj_aux(d->pool, id) = h;
-	*pool_obj_link(d->pool, id) = ix->head[h & ix->mask];
-	ix->head[h & ix->mask] = id;
+	*pool_obj_link(d->pool, id) = bk->head;
+	bk->head = id;
+	filter_add(&bk->filter, h);
 	ix->entries++;
 	ATOMIC_ADD(&d->entries, 1);
-	if (ix->entries > ix->mask + 1)
+	if (ix->entries > (uint64_t)LOAD_MAX * (ix->mask + 1))
 		index_grow(d, ix);
 }
 
 static void
 index_remove(struct dedup *d, struct dedup_index *ix, uint32_t id)
 {
-	uint32_t	*at = &ix->head[*pool_obj_aux(d->pool, id) & ix->mask];
+	uint32_t	 h = *pool_obj_aux(d->pool, id);
+	struct bucket	*bk = bucket_at(ix, bucket_of(ix, h));
+	uint32_t	*at = &bk->head;
 
 	while (*at != 0 && *at != id)
 		at = pool_obj_link(d->pool, *at);
 	if (*at == 0)
 		return;
 	*at = *pool_obj_link(d->pool, id);
+	if (bk->head == 0)
+		bk->filter = 0;
+	else
+		filter_del(&bk->filter, h);
 	ix->entries--;
+	ix->removals++;
 	ATOMIC_SUB(&d->entries, 1);
 }
 
@@ -311,9 +441,23 @@ share(struct dedup *d, uint32_t id, unsigned *csize, bool *shared)
 	return 0;
 }
 
+/*
+ * Per thread, the scope of its last store and whether that scope stored
+ * first (index_count).  Only a hint, read and written by its thread: a
+ * stale one (another dedup at the same address, a scope that changed its
+ * mind) only sends a store the other way.
+ */
+static _Thread_local struct {
+	const struct dedup	*d;
+	uint64_t		 scope;
+	bool			 store_first;
+} last;
+
 static int	index_store(struct dedup *, struct dedup_index *,
 		    struct codec_ctx *, const void *, uint32_t *, unsigned *,
 		    bool *);
+static int	store_first(struct dedup *, struct codec_ctx *, const void *,
+		    uint64_t, uint32_t *, unsigned *, bool *);
 
 int
 dedup_store(struct dedup *d, struct codec_ctx *ctx, const void *page,
@@ -324,10 +468,108 @@ dedup_store(struct dedup *d, struct codec_ctx *ctx, const void *page,
 	int			 r;
 
 	*shared = false;
-	if (d->mode == DEDUP_OFF || page_same_filled(page, &word) ||
-	    (ix = index_get(d, scope, true)) == NULL)
+	if (d->mode == DEDUP_OFF || page_same_filled(page, &word))
+		return pool_store(d->pool, ctx, page, id, csize);
+	if (last.d == d && last.scope == scope && last.store_first)
+		return store_first(d, ctx, page, scope, id, csize, shared);
+	if ((ix = index_get(d, scope, true)) == NULL)
 		return pool_store(d->pool, ctx, page, id, csize);
 	r = index_store(d, ix, ctx, page, id, csize, shared);
+	index_put(d, ix);
+	return r;
+}
+
+/* Count a lookup; at the end of a window, choose how the next stores go. */
+static void
+index_count(struct dedup_index *ix, bool hit)
+{
+	ix->hits += hit;
+	if (++ix->looks < HIT_WINDOW)
+		return;
+	ix->store_first = ix->hits * HIT_RARE < ix->looks;
+	ix->looks = ix->hits = 0;
+}
+
+/*
+ * The second half of a store that stored first: `fresh` (0 if the pool had
+ * no room for it, r the error) is looked for in ix, whose lock the caller
+ * holds.  A hit gives the new object back.
+ */
+static int
+index_store_after(struct dedup *d, struct dedup_index *ix,
+    struct codec_ctx *ctx, const void *page, uint32_t h, uint32_t fresh,
+    int r, uint32_t *id, unsigned *csize, bool *shared)
+{
+	uint32_t	hit;
+
+	hit = index_find(d, ix, ctx, page, h);
+	index_count(ix, hit != 0);
+	last.store_first = ix->store_first;
+	if (hit != 0 && share(d, hit, csize, shared) == 0) {
+		if (fresh != 0)
+			pool_put(d->pool, fresh);
+		*id = hit;
+		return 0;
+	}
+	if (fresh == 0)
+		return r;		/* no room, and not a duplicate */
+	index_insert(d, ix, fresh, h);
+	*id = fresh;
+	return 0;
+}
+
+/*
+ * Store first, look up after: the page is stored (compressed) and then
+ * looked for.  Hashing a page the compressor has just read costs less than
+ * hashing it cold, and this takes one lock section where index_store
+ * takes two; but a hit costs a compression, so only a scope that rarely
+ * hits comes here.
+ *
+ * The index is needed only after the compression, and only for that one
+ * section: it is held there under scopes_lock read rather than counted in
+ * its users.  That is safe because an index is unlinked and freed only
+ * with scopes_lock written (index_put, dedup_drop_scope), which cannot
+ * happen while the read lock is held; and nobody takes scopes_lock while
+ * holding an index's lock, so taking ix->lock under it cannot deadlock.
+ * It saves two atomic operations on shared lines a store.
+ */
+static int
+store_first(struct dedup *d, struct codec_ctx *ctx, const void *page,
+    uint64_t scope, uint32_t *id, unsigned *csize, bool *shared)
+{
+	struct dedup_index	*ix;
+	uint32_t		 h, fresh;
+	int			 r;
+
+	/* no room for it: it may still be a duplicate */
+	if ((r = pool_store(d->pool, ctx, page, &fresh, csize)) != 0)
+		fresh = 0;
+	h = page_hash(page);
+	pthread_rwlock_rdlock(&d->scopes_lock);
+	if ((ix = scope_find(d, scope)) != NULL) {
+		/* a scope that comes back is no longer orphaned */
+		if (__atomic_load_n(&ix->orphan, __ATOMIC_RELAXED))
+			__atomic_store_n(&ix->orphan, false,
+			    __ATOMIC_RELAXED);
+		pthread_mutex_lock(&ix->lock);
+		r = index_store_after(d, ix, ctx, page, h, fresh, r, id,
+		    csize, shared);
+		pthread_mutex_unlock(&ix->lock);
+		pthread_rwlock_unlock(&d->scopes_lock);
+		return r;
+	}
+	pthread_rwlock_unlock(&d->scopes_lock);
+	/* the scope went away meanwhile: make it again, the long way */
+	if ((ix = index_get(d, scope, true)) == NULL) {
+		last.d = NULL;
+		if (fresh != 0)
+			*id = fresh;
+		return fresh != 0 ? 0 : r;
+	}
+	pthread_mutex_lock(&ix->lock);
+	r = index_store_after(d, ix, ctx, page, h, fresh, r, id, csize,
+	    shared);
+	pthread_mutex_unlock(&ix->lock);
 	index_put(d, ix);
 	return r;
 }
@@ -336,30 +578,46 @@ static int
 index_store(struct dedup *d, struct dedup_index *ix, struct codec_ctx *ctx,
     const void *page, uint32_t *id, unsigned *csize, bool *shared)
 {
-	uint32_t	h, hit, fresh, head, mask;
-	int		r;
+	struct bucket	*bk;
+	uint32_t	 h, hit, fresh, b, head, removals;
+	int		 r;
 
 	h = page_hash(page);
 	pthread_mutex_lock(&ix->lock);
-	if ((hit = index_find(d, ix, ctx, page, h)) != 0 &&
-	    share(d, hit, csize, shared) == 0) {
+	b = bucket_of(ix, h);
+	bk = bucket_at(ix, b);
+	hit = chain_find(d, bk, ctx, page, h);
+	index_count(ix, hit != 0);
+	last.d = d;
+	last.scope = ix->scope;
+	last.store_first = ix->store_first;
+	if (hit != 0 && share(d, hit, csize, shared) == 0) {
 		pthread_mutex_unlock(&ix->lock);
 		*id = hit;
 		return 0;
 	}
-	head = ix->head[h & ix->mask];
-	mask = ix->mask;
+	head = bk->head;
+	removals = ix->removals;
 	pthread_mutex_unlock(&ix->lock);
+	if (d->between_walks != NULL)
+		d->between_walks(d->between_arg);
 
 	/* A miss: compress with no lock held. */
 	if ((r = pool_store(d->pool, ctx, page, &fresh, csize)) != 0)
 		return r;
 	pthread_mutex_lock(&ix->lock);
 	/*
-	 * Another worker may have stored the same page meanwhile; only if
-	 * the chain changed is it worth walking again.
+	 * Another worker may have stored the same page meanwhile, and only
+	 * then is it worth looking again.  An insertion puts its object at
+	 * the head of the page's chain and growth keeps a chain's order, so
+	 * an object added since (and still there) would come before `head`,
+	 * which was there already: if the page still maps to bucket b, whose
+	 * chain still starts with `head`, and nothing left the index (an id
+	 * freed and reused could come back as the same head), nothing was
+	 * added.
 	 */
-	if ((ix->mask != mask || ix->head[h & ix->mask] != head) &&
+	if ((bucket_of(ix, h) != b || bucket_at(ix, b)->head != head ||
+	    ix->removals != removals) &&
 	    (hit = index_find(d, ix, ctx, page, h)) != 0 &&
 	    share(d, hit, csize, shared) == 0) {
 		pthread_mutex_unlock(&ix->lock);
@@ -510,6 +768,13 @@ dedup_merge(struct dedup *d, struct codec_ctx *ctx,
 	*scanned = n;
 	ATOMIC_ADD(&d->merged, merged);
 	return merged;
+}
+
+void
+dedup_test_between_walks(struct dedup *d, void (*fn)(void *), void *arg)
+{
+	d->between_walks = fn;
+	d->between_arg = arg;
 }
 
 void

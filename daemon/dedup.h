@@ -8,10 +8,12 @@
  * collision resistant and a client could craft collisions.
  *
  * Modes: DEDUP_INLINE looks every page up at store time (a hit skips the
- * compression); DEDUP_OFF stores every page as a new object and leaves
- * merging to dedup_merge(), a scan run on demand.  The mode is fixed for
- * the life of the daemon.  Same-filled pages are never indexed: they hold
- * no pool memory to share.
+ * compression, except in a scope that has stopped finding duplicates: there
+ * a page is compressed and stored first, looked up after, and given back
+ * on a hit, which makes each miss cheaper); DEDUP_OFF stores every page as
+ * a new object and leaves merging to dedup_merge(), a scan run on demand.
+ * The mode is fixed for the life of the daemon.  Same-filled pages are
+ * never indexed: they hold no pool memory to share.
  *
  * Thread safety: all calls may run concurrently from any thread.
  */
@@ -43,7 +45,7 @@ enum dedup_mode	 dedup_get_mode(struct dedup *d);
 /*
  * Store a page (private memory) within sharing scope `scope`.  Returns 0
  * with one new reference on *id for the caller; *shared says whether it
- * joined an existing object (nothing was compressed or allocated).
+ * joined an existing object (nothing of the page stays allocated).
  * *csize receives the object's stored size.  Errors as pool_store.
  */
 int		 dedup_store(struct dedup *d, struct codec_ctx *ctx,
@@ -72,5 +74,13 @@ uint64_t	 dedup_merge(struct dedup *d, struct codec_ctx *ctx,
 void		 dedup_drop_scope(struct dedup *d, uint64_t scope);
 
 void		 dedup_stats(struct dedup *d, struct dedup_stats *st);
+
+/*
+ * Tests only: fn(arg) runs in dedup_store between the lookup that missed
+ * and the compression, with no lock held, so a test can store or free
+ * pages at that point.  Set it while no store runs; NULL removes it.
+ */
+void		 dedup_test_between_walks(struct dedup *d, void (*fn)(void *),
+		     void *arg);
 
 #endif /* ZP_DEDUP_H */

@@ -223,6 +223,277 @@ test_same_filled(void)
 	pool_destroy(p);
 }
 
+/*
+ * Between a store's lookup and its insertion, another store puts the same
+ * page in: the first must find it and share, not keep a second copy.
+ */
+struct between {
+	struct dedup	*d;
+	const uint8_t	*page;
+	uint64_t	 scope;
+	uint32_t	 free_first;	/* put this object first, 0: none */
+	uint32_t	 id;		/* what the store in between got */
+	unsigned	 calls;
+};
+
+static void
+store_between(void *arg)
+{
+	struct between	*b = arg;
+	unsigned	 csize;
+	bool		 shared;
+
+	/* once, and not from inside the store it runs in */
+	dedup_test_between_walks(b->d, NULL, NULL);
+	b->calls++;
+	if (b->free_first != 0)
+		CU_ASSERT_EQUAL(dedup_put(b->d, b->free_first, b->scope), 0);
+	CU_ASSERT_EQUAL(dedup_store(b->d, lz4, b->page, b->scope, &b->id,
+	    &csize, &shared), 0);
+	CU_ASSERT_FALSE(shared);
+}
+
+static void
+test_store_between_walks(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct pool_stats	 st;
+	struct dedup_stats	 ds;
+	uint8_t			 page[PG], other[PG], out[PG];
+	struct between		 b = { d, page, 4, 0, 0, 0 };
+	uint32_t		 id, a;
+	unsigned		 csize;
+	bool			 shared;
+
+	make_page(page, 1234);
+	make_page(other, 4321);
+	/* the same page stored in between */
+	dedup_test_between_walks(d, store_between, &b);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 4, &id, &csize, &shared), 0);
+	CU_ASSERT_EQUAL(b.calls, 1);
+	CU_ASSERT_TRUE(shared);
+	CU_ASSERT_EQUAL(id, b.id);
+	pool_stats(p, &st);
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(st.objects, 1);
+	CU_ASSERT_EQUAL(ds.entries, 1);
+	CU_ASSERT_EQUAL(ds.hits, 1);
+	CU_ASSERT_EQUAL(dedup_put(d, id, 4), 1);
+	CU_ASSERT_EQUAL(dedup_put(d, b.id, 4), 0);
+	check_empty(p, d);
+
+	/*
+	 * An object leaves the index and the page comes in between, likely
+	 * in the freed object's record: where every hash collides that
+	 * record heads the chain again, as it did at the lookup, and only
+	 * the count of removals tells that the chain changed.
+	 */
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, other, 4, &a, &csize, &shared), 0);
+	b = (struct between){ d, page, 4, a, 0, 0 };
+	dedup_test_between_walks(d, store_between, &b);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 4, &id, &csize, &shared), 0);
+	CU_ASSERT_EQUAL(b.calls, 1);
+	CU_ASSERT_TRUE(shared);
+	CU_ASSERT_EQUAL(id, b.id);
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, 1);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, id, out), 0);
+	CU_ASSERT(memcmp(out, page, PG) == 0);
+	CU_ASSERT_EQUAL(dedup_put(d, id, 4), 1);
+	CU_ASSERT_EQUAL(dedup_put(d, b.id, 4), 0);
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+/* Enough pages for the index to double several times (once, colliding). */
+#ifdef ZP_COLLIDE_HASH
+#define GROW_N	1100
+#else
+#define GROW_N	20000
+#endif
+
+static void
+check_page(struct pool *p, uint32_t id, uint64_t seed)
+{
+	uint8_t	page[PG], out[PG];
+
+	make_page(page, seed);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, id, out), 0);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+}
+
+/*
+ * The index grows while it fills, and keeps finding every page: stored
+ * twice, every page is one object; freed and stored again, it is a new one
+ * while another copy is not still there.
+ */
+static void
+test_growth(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct pool_stats	 st;
+	struct dedup_stats	 ds;
+	static uint32_t		 ids[2][GROW_N];
+	uint8_t			 page[PG];
+	uint64_t		 small;
+	unsigned		 i, csize;
+	bool			 shared;
+
+	make_page(page, 0);
+	CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 9, &ids[0][0], &csize,
+	    &shared), 0);
+	dedup_stats(d, &ds);
+	small = ds.meta_bytes;
+	for (i = 1; i < GROW_N; i++) {
+		make_page(page, i);
+		CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 9, &ids[0][i],
+		    &csize, &shared), 0);
+		CU_ASSERT_FALSE(shared);
+	}
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(ds.entries, GROW_N);
+	CU_ASSERT(ds.meta_bytes > small);
+	/* 8-byte buckets at a load of 1 to 2 after the first doubling */
+	CU_ASSERT(ds.meta_bytes >= 4 * (uint64_t)GROW_N);
+	CU_ASSERT(ds.meta_bytes <= 8 * (uint64_t)GROW_N);
+	for (i = 0; i < GROW_N; i++) {
+		make_page(page, i);
+		CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 9, &ids[1][i],
+		    &csize, &shared), 0);
+		CU_ASSERT_TRUE(shared);
+		CU_ASSERT_EQUAL(ids[1][i], ids[0][i]);
+	}
+	/* odd pages go away whole, even ones keep one reference */
+	for (i = 0; i < GROW_N; i++) {
+		CU_ASSERT_EQUAL(dedup_put(d, ids[1][i], 9), 1);
+		if (i % 2 == 1)
+			CU_ASSERT_EQUAL(dedup_put(d, ids[0][i], 9), 0);
+	}
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(ds.entries, GROW_N / 2);
+	for (i = 0; i < GROW_N; i++) {
+		make_page(page, i);
+		CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 9, &ids[1][i],
+		    &csize, &shared), 0);
+		CU_ASSERT_EQUAL(shared, i % 2 == 0);
+		if (i % 2 == 0)
+			CU_ASSERT_EQUAL(ids[1][i], ids[0][i]);
+	}
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, GROW_N);
+	for (i = 0; i < GROW_N; i += 97)
+		check_page(p, ids[1][i], i);
+	for (i = 0; i < GROW_N; i++) {
+		CU_ASSERT(dedup_put(d, ids[1][i], 9) >= 0);
+		if (i % 2 == 0)
+			CU_ASSERT_EQUAL(dedup_put(d, ids[0][i], 9), 0);
+	}
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+static void
+count_call(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
+/*
+ * A scope that stops finding duplicates stores before it looks up (no
+ * lookup before the compression: the hook is not called), still shares
+ * every duplicate it meets, and looks up first again once they come back.
+ */
+static void
+test_store_first(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct pool_stats	 st;
+	static uint32_t		 ids[2][2 * N];
+	uint8_t			 page[PG];
+	unsigned		 i, k, calls = 0, csize;
+	bool			 shared;
+
+	dedup_test_between_walks(d, count_call, &calls);
+	for (i = 0; i < 2 * N; i++) {
+		make_page(page, i);
+		CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 6, &ids[0][i],
+		    &csize, &shared), 0);
+		CU_ASSERT_FALSE(shared);
+	}
+	/* every store missed: some stopped looking up first */
+	CU_ASSERT(calls > 0);
+	CU_ASSERT(calls < 2 * N);
+	for (i = 0; i < 2 * N; i++) {
+		make_page(page, i);
+		CU_ASSERT_EQUAL_FATAL(dedup_store(d, lz4, page, 6, &ids[1][i],
+		    &csize, &shared), 0);
+		CU_ASSERT_TRUE(shared);
+		CU_ASSERT_EQUAL(ids[1][i], ids[0][i]);
+	}
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, 2 * N);
+	CU_ASSERT_EQUAL(st.refs, 4 * N);
+	/* duplicates came back: a miss looks up first again */
+	k = calls;
+	make_page(page, 5 * N);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 6, &ids[0][0], &csize,
+	    &shared), 0);
+	CU_ASSERT_FALSE(shared);
+	CU_ASSERT_EQUAL(calls, k + 1);
+	CU_ASSERT_EQUAL(dedup_put(d, ids[0][0], 6), 0);
+	for (i = 0; i < 2 * N; i++) {
+		CU_ASSERT_EQUAL(dedup_put(d, ids[1][i], 6), 1);
+		CU_ASSERT_EQUAL(dedup_put(d, ids[1][i], 6), 0);
+	}
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
+/* A full pool still takes a duplicate, whichever way the store goes. */
+static void
+test_full_pool(void)
+{
+	struct pool_config	 cfg = { .arena_bytes = 1 << 20 };
+	const char		*cause;
+	struct pool		*p = pool_create(&cfg, &cause);
+	struct dedup		*d;
+	static uint32_t		 ids[1 << 16];
+	uint8_t			 page[PG];
+	uint32_t		 id;
+	unsigned		 i, n, csize;
+	bool			 shared;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	d = dedup_create(p, DEDUP_INLINE);
+	for (n = 0; n < 1 << 16; n++) {
+		make_page(page, n);
+		if (dedup_store(d, lz4, page, 2, &ids[n], &csize,
+		    &shared) != 0)
+			break;
+	}
+	CU_ASSERT(n > 256);
+	CU_ASSERT(n < 1 << 16);
+	make_page(page, n + 1);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 2, &id, &csize, &shared),
+	    -ENOSPC);
+	make_page(page, 0);
+	CU_ASSERT_EQUAL(dedup_store(d, lz4, page, 2, &id, &csize, &shared), 0);
+	CU_ASSERT_TRUE(shared);
+	CU_ASSERT_EQUAL(id, ids[0]);
+	CU_ASSERT_EQUAL(dedup_put(d, id, 2), 1);
+	for (i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(dedup_put(d, ids[i], 2), 0);
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
 struct merge_iter {
 	uint32_t	*ids;
 	uint64_t	*scopes;
@@ -351,6 +622,101 @@ test_threads(void)
 	pool_destroy(p);
 }
 
+/*
+ * Threads storing, freeing and storing again the same pages in one scope,
+ * while the index grows, after a while of pages only one thread stores:
+ * one object a page at the end, every page intact.
+ */
+#ifdef ZP_COLLIDE_HASH
+#define CHURN_N	600
+#else
+#define CHURN_N	3000
+#endif
+
+struct churn {
+	struct dedup	*d;
+	unsigned	 idx;
+	uint32_t	 own[N];	/* pages no other thread stores */
+	uint32_t	 ids[CHURN_N];
+	unsigned	 bad;
+};
+
+static void *
+churn(void *arg)
+{
+	struct churn		*t = arg;
+	struct codec_spec	 spec = { CODEC_LZ4, 1 };
+	struct codec_ctx	*ctx = codec_ctx_new(&spec);
+	uint8_t			 page[PG];
+	unsigned		 i, csize;
+	bool			 shared;
+
+	/* no hits for a while: stores go first, in every thread at once */
+	for (i = 0; i < N; i++) {
+		make_page(page, 1000000 * (t->idx + 1) + i);
+		if (dedup_store(t->d, ctx, page, 8, &t->own[i], &csize,
+		    &shared) != 0 || shared)
+			t->bad++;
+	}
+	for (i = 0; i < CHURN_N; i++) {
+		make_page(page, i);
+		if (dedup_store(t->d, ctx, page, 8, &t->ids[i], &csize,
+		    &shared) != 0)
+			t->bad++;
+		if (i % 3 != 0)
+			continue;
+		if (dedup_put(t->d, t->ids[i], 8) < 0 ||
+		    dedup_store(t->d, ctx, page, 8, &t->ids[i], &csize,
+		    &shared) != 0)
+			t->bad++;
+	}
+	codec_ctx_free(ctx);
+	return NULL;
+}
+
+static void
+test_threads_churn(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	static struct churn	 t[4];
+	pthread_t		 th[4];
+	struct pool_stats	 st;
+	unsigned		 i, j;
+
+	for (i = 0; i < 4; i++) {
+		t[i].d = d;
+		t[i].idx = i;
+		t[i].bad = 0;
+		pthread_create(&th[i], NULL, churn, &t[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(t[i].bad, 0);
+	}
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.objects, CHURN_N + 4 * N);
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < N; j++) {
+			if (j % 50 == 0)
+				check_page(p, t[i].own[j],
+				    1000000 * (i + 1) + j);
+			CU_ASSERT_EQUAL(dedup_put(d, t[i].own[j], 8), 0);
+		}
+	for (j = 0; j < CHURN_N; j++) {
+		for (i = 1; i < 4; i++)
+			CU_ASSERT_EQUAL(t[i].ids[j], t[0].ids[j]);
+		if (j % 50 == 0)
+			check_page(p, t[0].ids[j], j);
+	}
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < CHURN_N; j++)
+			CU_ASSERT(dedup_put(d, t[i].ids[j], 8) >= 0);
+	check_empty(p, d);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
 int
 main(void)
 {
@@ -360,7 +726,13 @@ main(void)
 		{ "same-filled pages", test_same_filled },
 		{ "sharing stops short of the limit", test_share_limit },
 		{ "off, then merge", test_off_then_merge },
+		{ "a store in between the lookup and the insertion",
+		    test_store_between_walks },
+		{ "the index grows and finds every page", test_growth },
+		{ "rare hits: store first, look up after", test_store_first },
+		{ "a full pool takes a duplicate", test_full_pool },
 		{ "threads", test_threads },
+		{ "threads storing and freeing", test_threads_churn },
 		{ NULL, NULL }
 	};
 	static const char *suite =
