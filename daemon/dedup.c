@@ -243,7 +243,19 @@ index_get(struct dedup *d, uint64_t scope, bool create)
 	return ix;
 }
 
-/* Caller holds scopes_lock written; ix has no users and no entries. */
+/*
+ * Caller holds scopes_lock written, which keeps new users out.  The
+ * acquire pairs with the release of the last user's decrement, so that
+ * user's changes to `entries` (made under ix->lock) are seen here.
+ */
+static bool
+index_idle(struct dedup_index *ix)
+{
+	return __atomic_load_n(&ix->users, __ATOMIC_ACQUIRE) == 0 &&
+	    ix->entries == 0;
+}
+
+/* Caller holds scopes_lock written; ix is idle (index_idle()). */
 static void
 index_unlink(struct dedup *d, struct dedup_index *ix)
 {
@@ -265,7 +277,7 @@ index_put(struct dedup *d, struct dedup_index *ix)
 	    !__atomic_load_n(&ix->orphan, __ATOMIC_RELAXED))
 		return;
 	pthread_rwlock_wrlock(&d->scopes_lock);
-	if (ix->users == 0 && ix->orphan && ix->entries == 0)
+	if (__atomic_load_n(&ix->orphan, __ATOMIC_RELAXED) && index_idle(ix))
 		index_unlink(d, ix);
 	pthread_rwlock_unlock(&d->scopes_lock);
 }
@@ -663,10 +675,10 @@ dedup_drop_scope(struct dedup *d, uint64_t scope)
 	pthread_rwlock_wrlock(&d->scopes_lock);
 	if ((ix = scope_find(d, scope)) != NULL) {
 		/* in use, or objects still indexed: the last index_put frees */
-		if (ix->users == 0 && ix->entries == 0)
+		if (index_idle(ix))
 			index_unlink(d, ix);
 		else
-			ix->orphan = true;
+			__atomic_store_n(&ix->orphan, true, __ATOMIC_RELAXED);
 	}
 	pthread_rwlock_unlock(&d->scopes_lock);
 }
