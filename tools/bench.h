@@ -67,6 +67,14 @@ double		 bench_best(const struct bench_samples *s);
 void		*bench_alloc(size_t len);
 void		 bench_free(void *p, size_t len);
 
+/*
+ * Read a byte of every page of [p, p + len), so a process forked with
+ * the memory maps it before a clock runs: in a guest with shadow page
+ * tables every first access of a page costs a trap to the host.  The
+ * sum is returned only so the reads are not left out.
+ */
+uint64_t	 bench_touch(const void *p, size_t len);
+
 /* --- option values (bench_util.c); -1 with *cause on a bad value --- */
 
 int		 bench_parse_u64(const char *s, uint64_t min, uint64_t max,

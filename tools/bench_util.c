@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "page.h"
 
 uint64_t
 bench_now_ns(void)
@@ -88,6 +89,18 @@ bench_alloc(size_t len)
 	   (malloc + memset becomes calloc), leaving the faults to the clock. */
 	memset(p, 0xa5, len);
 	return p;
+}
+
+uint64_t
+bench_touch(const void *p, size_t len)
+{
+	const volatile uint8_t	*b = p;
+	uint64_t		 sum = 0;
+	size_t			 i;
+
+	for (i = 0; i < len; i += PAGE_SIZE_4K)
+		sum += b[i];
+	return sum;
 }
 
 void
