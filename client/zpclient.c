@@ -38,7 +38,6 @@
 #include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1068,20 +1067,20 @@ zpc_staging(struct zp_client *c, int *memfd)
 static int
 zpc_dial(struct zp_client *c, const char *path)
 {
-	struct sockaddr_un	sun;
+	int	fd = wire_dial(path);
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		return ZP_EINVAL;
-	strcpy(sun.sun_path, path);
-	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return ZP_ENOMEM;
-	while (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		if (errno != EINTR)
-			return ZP_ENOTCONN;
+	if (fd >= 0) {
+		c->fd = fd;
+		return 0;
 	}
-	return 0;
+	switch (-fd) {
+	case ENAMETOOLONG:
+		return ZP_EINVAL;
+	case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+		return ZP_ENOMEM;
+	default:
+		return ZP_ENOTCONN;
+	}
 }
 
 /* Hello, with the staging memfd riding on the same sendmsg. */

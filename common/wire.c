@@ -1,9 +1,15 @@
 /*
- * wire.c -- frame encoding and the one decoder of peer bytes.
+ * wire.c -- frame encoding, the one decoder of peer bytes, and dialling
+ * the daemon's socket.
  */
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "wire.h"
 
@@ -177,4 +183,26 @@ wire_body_name(const wire_frame *f)
 	case ZPOOL__FRAME__BODY_ERROR:		return "error";
 	default:				return "unknown";
 	}
+}
+
+int
+wire_dial(const char *path)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	size_t			len = strlen(path);
+	int			fd, rc;
+
+	if (len >= sizeof sun.sun_path)
+		return -ENAMETOOLONG;
+	memcpy(sun.sun_path, path, len);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -errno;
+	while (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		if (errno == EINTR)
+			continue;
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
 }

@@ -53,4 +53,11 @@ void		 wire_free(wire_frame *f);
 /* A name for a frame's body, for logs ("store", "load", ...). */
 const char	*wire_body_name(const wire_frame *f);
 
+/*
+ * Connect a stream socket (close-on-exec) to the Unix socket at path.
+ * Returns the fd, or -errno: -ENAMETOOLONG when path does not fit in a
+ * sockaddr_un, else what socket() or connect() said.
+ */
+int		 wire_dial(const char *path);
+
 #endif /* ZP_WIRE_H */

@@ -3,7 +3,6 @@
  */
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,27 +22,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int
-raw_connect(const char *path)
-{
-	struct sockaddr_un	sun;
-	int			fd, rc;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		return -ENAMETOOLONG;
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
 }
 
 int
@@ -226,7 +204,7 @@ raw_open(struct raw *r, const char *path, const char *name, uint32_t slots)
 	memset(r, 0, sizeof *r);
 	r->fd = -1;
 	r->next_id = 100;
-	if ((rc = raw_connect(path)) < 0)
+	if ((rc = wire_dial(path)) < 0)
 		return rc;
 	r->fd = rc;
 	if (slots != 0) {

@@ -27,8 +27,6 @@ struct raw {
 	unsigned	 max_inflight;
 };
 
-/* A connected socket to path, or -errno. */
-int		 raw_connect(const char *path);
 
 /*
  * A memfd of `bytes` bytes, sealed against shrinking when `seal`; -errno

@@ -5,10 +5,15 @@
  * that sees peer bytes: every way a frame can be cut short, overlong,
  * malformed or inconsistent must be refused before anything trusts it.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cutest.h"
 
@@ -588,6 +593,39 @@ test_wire_stream(void)
 	CU_ASSERT(id == 21);
 }
 
+/* Dialling: a listener answers, a missing one and an overlong path fail. */
+static void
+test_wire_dial(void)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	char			dir[] = "/tmp/zp-dial-XXXXXX", path[300];
+	int			lfd, fd;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/s", dir);
+	CU_ASSERT(wire_dial(path) == -ENOENT);
+
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sun, sizeof sun) == 0);
+	CU_ASSERT_FATAL(listen(lfd, 4) == 0);
+	fd = wire_dial(path);
+	CU_ASSERT(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
+	/* Bound but no longer listening: refused, not hung. */
+	CU_ASSERT(wire_dial(path) == -ECONNREFUSED);
+	unlink(path);
+	rmdir(dir);
+
+	memset(path, 'p', sizeof path - 1);
+	path[0] = '/';
+	path[sizeof path - 1] = '\0';
+	CU_ASSERT(wire_dial(path) == -ENAMETOOLONG);
+}
+
 int
 main(void)
 {
@@ -612,6 +650,7 @@ main(void)
 		{ "batch limits", test_wire_batch },
 		{ "string limits", test_wire_strings },
 		{ "stream", test_wire_stream },
+		{ "dial", test_wire_dial },
 		{ NULL, NULL }
 	};
 

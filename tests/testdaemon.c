@@ -3,7 +3,6 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -15,19 +14,17 @@
 #include <unistd.h>
 
 #include "testdaemon.h"
+#include "wire.h"
 
 static bool
 accepts(const char *path)
 {
-	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	int			fd, ok;
+	int	fd = wire_dial(path);
 
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if (fd < 0)
 		return false;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	ok = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
 	close(fd);
-	return ok;
+	return true;
 }
 
 static void __attribute__((noreturn))

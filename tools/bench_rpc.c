@@ -31,7 +31,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
@@ -54,6 +53,7 @@
 #include "corpus.h"
 #include "page.h"
 #include "spin.h"
+#include "wire.h"
 #include "zpclient.h"
 
 #define RPC_MAX_CLIENTS		64
@@ -217,15 +217,12 @@ find_zpoold(const struct rpc_opts *o, char *path, size_t len)
 static bool
 socket_accepts(const char *path)
 {
-	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	int			fd, ok;
+	int	fd = wire_dial(path);
 
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if (fd < 0)
 		return false;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	ok = connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
 	close(fd);
-	return ok;
+	return true;
 }
 
 static void
@@ -329,17 +326,14 @@ rpcd_start(const struct rpc_opts *o, char *bin, size_t binlen)
 static pid_t
 peer_pid(const char *path)
 {
-	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	struct ucred		cr;
-	socklen_t		len = sizeof cr;
-	pid_t			pid = -1;
-	int			fd;
+	struct ucred	cr;
+	socklen_t	len = sizeof cr;
+	pid_t		pid = -1;
+	int		fd;
 
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = wire_dial(path)) < 0)
 		return -1;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
 		pid = cr.pid;
 	close(fd);
 	return pid;

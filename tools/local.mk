@@ -10,7 +10,8 @@ tools_zpbench_SOURCES = \
 	tools/bench_rpc.c \
 	tools/bench_dedup.c \
 	tools/corpus.c tools/corpus.h
-tools_zpbench_CFLAGS = $(AM_CFLAGS) $(LZ4_CFLAGS) $(XXHASH_CFLAGS)
+tools_zpbench_CFLAGS = $(AM_CFLAGS) $(LZ4_CFLAGS) $(XXHASH_CFLAGS) \
+	$(PROTOBUFC_CFLAGS)
 # rpc is a client of zpoold.
 tools_zpbench_LDADD = client/libzpclient.la \
 	daemon/libzpdaemon.la common/libzpcommon.la \
