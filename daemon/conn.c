@@ -47,6 +47,8 @@
 #define CONN_MAX_FDS	4
 /* Read high-water mark: room for two frames of the largest size. */
 #define CONN_INPUT_MAX	(2 * (WIRE_HEADER_LEN + WIRE_FRAME_MAX))
+/* Replies up to this size may skip the output buffer (conn_send_now). */
+#define CONN_LONE_REPLY_MAX	4096
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -473,6 +475,36 @@ conn_update_read(struct client *c)
 		bufferevent_disable(c->bev, EV_READ);
 }
 
+/*
+ * A reply with nothing queued before it goes straight to the socket: a
+ * client waiting on one page waits on exactly this, and bytes that never
+ * enter the bufferevent's output cost no turn of the loop and no
+ * epoll_ctl to watch for room and another to stop (1 us each where
+ * syscalls are dear).  What the socket does not take -- it is full, or
+ * the peer is gone -- is queued as usual, and the bufferevent then sends
+ * it or reports the error.  True when the reply was taken care of.
+ */
+static bool
+conn_send_now(struct client *c, struct evbuffer *out, const wire_frame *f,
+    size_t n)
+{
+	uint8_t		buf[CONN_LONE_REPLY_MAX];
+	size_t		len;
+	ssize_t		w;
+
+	if (evbuffer_get_length(out) != 0 ||
+	    WIRE_HEADER_LEN + n > sizeof buf)
+		return false;
+	if ((len = wire_encode_to(f, buf, sizeof buf)) == 0)
+		fatalx("cannot encode a reply");
+	w = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0)
+		w = 0;
+	if ((size_t)w < len && evbuffer_add(out, buf + w, len - w) == -1)
+		fatalx("cannot queue a reply");
+	return true;
+}
+
 void
 conn_send(struct client *c, const wire_frame *f)
 {
@@ -487,16 +519,18 @@ conn_send(struct client *c, const wire_frame *f)
 		fatalx("%s reply of %zu bytes does not fit a frame",
 		    wire_body_name(f), n);
 	out = bufferevent_get_output(c->bev);
+	if (conn_send_now(c, out, f, n)) {
+		conn_update_read(c);
+		return;
+	}
 	if (evbuffer_reserve_space(out, WIRE_HEADER_LEN + n, &v, 1) < 1)
 		fatalx("cannot queue a reply");
 	v.iov_len = wire_encode_to(f, v.iov_base, WIRE_HEADER_LEN + n);
 	if (v.iov_len == 0 || evbuffer_commit_space(out, &v, 1) == -1)
 		fatalx("cannot encode a reply");
 	/*
-	 * A lone reply goes out now rather than after another turn of the
-	 * loop: a client waiting on one page waits on exactly this.  A
-	 * backlog is left to the bufferevent, which writes it in one go;
-	 * whatever this write leaves (EAGAIN) it sends as usual.
+	 * A large lone reply is still written now; a backlog is left to
+	 * the bufferevent, which writes it all in one go.
 	 */
 	if (evbuffer_get_length(out) == v.iov_len)
 		(void)evbuffer_write(out, c->fd);

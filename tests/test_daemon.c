@@ -926,6 +926,66 @@ test_killed_mid_batch(void)
 }
 
 /*
+ * Replies pile up in a full socket, in the daemon's output queue and in
+ * partial writes (a lone reply is sent straight to the socket and what
+ * does not fit is queued): read back, every one is whole and in order.
+ */
+static void
+test_replies_in_order(void)
+{
+	Zpool__StatsRequest	 st = ZPOOL__STATS_REQUEST__INIT;
+	wire_frame		 f = ZPOOL__FRAME__INIT;
+	wire_frame		*reply;
+	struct raw		 r;
+	uint8_t			*buf, *p;
+	size_t			 len = 0, sent = 0, one;
+	uint64_t		 id, want = 1;
+	const uint64_t		 n = 20000;
+	ssize_t			 w;
+	int			 fl, bad = 0;
+
+	hello_fd(&r);
+	f.body_case = ZPOOL__FRAME__BODY_STATS;
+	f.stats = &st;
+	buf = malloc(n * 32);
+	CU_ASSERT_FATAL(buf != NULL);
+	for (id = 1; id <= n; id++) {
+		f.id = id;
+		CU_ASSERT_FATAL((one = wire_encode(&f, &p)) != 0 && one <= 32);
+		memcpy(buf + len, p, one);
+		len += one;
+		free(p);
+	}
+	fl = fcntl(r.fd, F_GETFL);
+	fcntl(r.fd, F_SETFL, fl | O_NONBLOCK);
+	while (want <= n) {
+		if (sent < len) {
+			w = send(r.fd, buf + sent, len - sent, MSG_NOSIGNAL);
+			if (w > 0) {
+				sent += (size_t)w;
+				continue;
+			}
+			CU_ASSERT_FATAL(w == -1 && errno == EAGAIN);
+		}
+		/* Stuck, or all sent: take a reply. */
+		fcntl(r.fd, F_SETFL, fl);
+		CU_ASSERT_EQUAL_FATAL(raw_read_frame(r.fd, RAW_TIMEOUT_MS,
+		    &reply), 0);
+		fcntl(r.fd, F_SETFL, fl | O_NONBLOCK);
+		if (reply->id != want ||
+		    reply->body_case != ZPOOL__FRAME__BODY_STATS_REPLY)
+			bad++;
+		want++;
+		wire_free(reply);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(sent, len);
+	free(buf);
+	raw_close(&r);
+	assert_healthy();
+}
+
+/*
  * Requests without reading a reply: the daemon stops reading this client
  * when its replies pile up, so its memory stays flat, and it still serves
  * everybody else meanwhile.
@@ -1246,6 +1306,8 @@ main(void)
 	CU_add_test(s, "freed handles", test_freed_handles);
 	CU_add_test(s, "killed mid-batch", test_killed_mid_batch);
 	CU_add_test(s, "flood without reading", test_flood);
+	CU_add_test(s, "replies whole and in order through a full socket",
+	    test_replies_in_order);
 	CU_add_test(s, "per-uid cap", test_uid_cap);
 	CU_add_test(s, "admin requests", test_admin);
 	CU_add_test(s, "SIGTERM", test_sigterm);
