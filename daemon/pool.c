@@ -498,12 +498,6 @@ loc_zspage(const struct pool *p, uint32_t loc)
 }
 
 /*
- * Slot z->next_unused becomes used: populate and count the frames it is
- * the first to reach.  A write to each makes the kernel allocate it now,
- * even where the object stored will stop short of the slot's end, so the
- * count stays equal to what the memfd holds.  Nothing else lives there.
- */
-/*
  * Bring frames in before a slot is written to them.  One
  * MADV_POPULATE_WRITE takes the page from inside the kernel, without the
  * user page fault a first write would take; where that fault is dear
@@ -525,6 +519,12 @@ frames_populate(struct pool *p, uint32_t first, unsigned n)
 		*(volatile uint8_t *)(at + (size_t)f * POOL_PAGE_SIZE) = 0;
 }
 
+/*
+ * Slot z->next_unused becomes used: populate and count the frames it is
+ * the first to reach.  Populating makes the kernel allocate each now,
+ * even where the object stored will stop short of the slot's end, so the
+ * count stays equal to what the memfd holds.  Nothing else lives there.
+ */
 static void
 slot_touch(struct pool *p, struct size_class *c, struct zspage *z)
 {
