@@ -20,9 +20,12 @@
  *
  * Locking: scopes_lock (a rwlock: every store reads it, a new scope
  * writes it) guards the scope map.  A thread counts itself in an index's
- * `users` while it holds the pointer, and an index is freed only with
+ * users while it holds the pointer, and an index is freed only with
  * scopes_lock written, no users and no entries, so nobody ever holds a
- * freed one.  Each index has its own lock, held while its buckets and
+ * freed one.  The users and the index's orphan mark (its scope was
+ * dropped) share one atomic word, so the user that leaves an orphan
+ * learns it in the same operation that lets go of the index, and never
+ * reads the index after it; it looks the scope up again to free it.  Each index has its own lock, held while its buckets and
  * chains are read or changed and around every reference count change of
  * an indexed object, so an object is unlinked before its last reference
  * goes and never found after.  Compression happens outside any index lock.
@@ -65,6 +68,8 @@ struct bucket {
 };
 
 #define INDEX_MIN	512u			/* buckets: 4 KiB */
+#define INDEX_ORPHAN	0x80000000u		/* state: scope dropped */
+#define INDEX_USERS	0x7fffffffu		/* state: threads holding it */
 #define LOAD_MAX	2u			/* entries a bucket, at most */
 #define GROW_AHEAD	8u			/* chains prefetched ahead */
 /*
@@ -83,8 +88,7 @@ struct dedup_index {
 	uint32_t		 removals;	/* objects unlinked, ever */
 	uint32_t		 looks, hits;	/* this window of lookups */
 	bool			 store_first;	/* see store_first() */
-	uint32_t		 users;		/* threads holding it (atomic) */
-	bool			 orphan;	/* its scope was dropped */
+	uint32_t		 state;		/* INDEX_ORPHAN | users (atomic) */
 	struct dedup_index	*next;		/* scope map chain */
 };
 
@@ -219,6 +223,27 @@ scope_new(struct dedup *d, uint64_t scope)
  * The index of a scope, counted in its users; created when `create` and
  * missing.  NULL: none.  Give it back with index_put().
  */
+/*
+ * A scope that comes back is no longer orphaned.  Caller holds
+ * scopes_lock, read or written, so dedup_drop_scope is not marking it.
+ */
+static void
+index_revive(struct dedup_index *ix)
+{
+	if (__atomic_load_n(&ix->state, __ATOMIC_RELAXED) & INDEX_ORPHAN)
+		__atomic_and_fetch(&ix->state, ~INDEX_ORPHAN,
+		    __ATOMIC_RELAXED);
+}
+
+/* Caller holds scopes_lock, read or written. */
+static void
+index_hold(struct dedup_index *ix, bool create)
+{
+	__atomic_add_fetch(&ix->state, 1, __ATOMIC_ACQ_REL);
+	if (create)
+		index_revive(ix);
+}
+
 static struct dedup_index *
 index_get(struct dedup *d, uint64_t scope, bool create)
 {
@@ -226,33 +251,29 @@ index_get(struct dedup *d, uint64_t scope, bool create)
 
 	pthread_rwlock_rdlock(&d->scopes_lock);
 	if ((ix = scope_find(d, scope)) != NULL)
-		__atomic_add_fetch(&ix->users, 1, __ATOMIC_ACQ_REL);
+		index_hold(ix, create);
 	pthread_rwlock_unlock(&d->scopes_lock);
 	if (ix == NULL && create) {
 		pthread_rwlock_wrlock(&d->scopes_lock);
 		if ((ix = scope_find(d, scope)) == NULL)
 			ix = scope_new(d, scope);
 		if (ix != NULL)
-			__atomic_add_fetch(&ix->users, 1, __ATOMIC_ACQ_REL);
+			index_hold(ix, create);
 		pthread_rwlock_unlock(&d->scopes_lock);
 	}
-	/* a scope that comes back is no longer orphaned */
-	if (ix != NULL && create &&
-	    __atomic_load_n(&ix->orphan, __ATOMIC_RELAXED))
-		__atomic_store_n(&ix->orphan, false, __ATOMIC_RELAXED);
 	return ix;
 }
 
 /*
- * Caller holds scopes_lock written, which keeps new users out.  The
- * acquire pairs with the release of the last user's decrement, so that
+ * No users and nothing indexed, given the state just read.  Caller holds
+ * scopes_lock written, which keeps new users out; the acquire that read
+ * `state` pairs with the release of the last user's decrement, so that
  * user's changes to `entries` (made under ix->lock) are seen here.
  */
 static bool
-index_idle(struct dedup_index *ix)
+index_idle(const struct dedup_index *ix, uint32_t state)
 {
-	return __atomic_load_n(&ix->users, __ATOMIC_ACQUIRE) == 0 &&
-	    ix->entries == 0;
+	return (state & INDEX_USERS) == 0 && ix->entries == 0;
 }
 
 /* Caller holds scopes_lock written; ix is idle (index_idle()). */
@@ -269,16 +290,27 @@ index_unlink(struct dedup *d, struct dedup_index *ix)
 	index_free(ix);
 }
 
-/* The last user of an orphaned, empty index frees it. */
+/*
+ * Let go of ix.  The last user of an orphan frees it if it is empty; but
+ * once it has let go, another thread may free ix first (dropping the
+ * scope again), so it looks the scope up again under the write lock and
+ * frees whatever idle orphan holds it.
+ */
 static void
 index_put(struct dedup *d, struct dedup_index *ix)
 {
-	if (__atomic_sub_fetch(&ix->users, 1, __ATOMIC_ACQ_REL) != 0 ||
-	    !__atomic_load_n(&ix->orphan, __ATOMIC_RELAXED))
+	uint64_t	scope = ix->scope;
+	uint32_t	state;
+
+	if (__atomic_sub_fetch(&ix->state, 1, __ATOMIC_ACQ_REL) !=
+	    INDEX_ORPHAN)
 		return;
 	pthread_rwlock_wrlock(&d->scopes_lock);
-	if (__atomic_load_n(&ix->orphan, __ATOMIC_RELAXED) && index_idle(ix))
-		index_unlink(d, ix);
+	if ((ix = scope_find(d, scope)) != NULL) {
+		state = __atomic_load_n(&ix->state, __ATOMIC_ACQUIRE);
+		if ((state & INDEX_ORPHAN) && index_idle(ix, state))
+			index_unlink(d, ix);
+	}
 	pthread_rwlock_unlock(&d->scopes_lock);
 }
 
@@ -559,10 +591,7 @@ store_first(struct dedup *d, struct codec_ctx *ctx, const void *page,
 	h = page_hash(page);
 	pthread_rwlock_rdlock(&d->scopes_lock);
 	if ((ix = scope_find(d, scope)) != NULL) {
-		/* a scope that comes back is no longer orphaned */
-		if (__atomic_load_n(&ix->orphan, __ATOMIC_RELAXED))
-			__atomic_store_n(&ix->orphan, false,
-			    __ATOMIC_RELAXED);
+		index_revive(ix);
 		pthread_mutex_lock(&ix->lock);
 		r = index_store_after(d, ix, ctx, page, h, fresh, r, id,
 		    csize, shared);
@@ -672,13 +701,15 @@ dedup_drop_scope(struct dedup *d, uint64_t scope)
 {
 	struct dedup_index	*ix;
 
+	uint32_t		 state;
+
 	pthread_rwlock_wrlock(&d->scopes_lock);
 	if ((ix = scope_find(d, scope)) != NULL) {
 		/* in use, or objects still indexed: the last index_put frees */
-		if (index_idle(ix))
+		state = __atomic_fetch_or(&ix->state, INDEX_ORPHAN,
+		    __ATOMIC_ACQ_REL);
+		if (index_idle(ix, state))
 			index_unlink(d, ix);
-		else
-			__atomic_store_n(&ix->orphan, true, __ATOMIC_RELAXED);
 	}
 	pthread_rwlock_unlock(&d->scopes_lock);
 }

@@ -717,6 +717,83 @@ test_threads_churn(void)
 	pool_destroy(p);
 }
 
+/*
+ * A scope dropped again and again while threads store and free in it, as
+ * when a uid's last client leaves while a worker still finishes a job for
+ * it: the index is freed and made anew under them, never used after it
+ * is freed (ASan and TSan run this too), and none is left over.
+ */
+#define DROP_STORES	4000
+
+struct dropper {
+	struct dedup	*d;
+	unsigned	 idx;
+	unsigned	 bad;
+	bool		*done;
+};
+
+static void *
+store_and_put(void *arg)
+{
+	struct dropper		*t = arg;
+	struct codec_spec	 spec = { CODEC_LZ4, 1 };
+	struct codec_ctx	*ctx = codec_ctx_new(&spec);
+	uint8_t			 page[PG];
+	uint32_t		 id;
+	unsigned		 i, csize;
+	bool			 shared;
+
+	for (i = 0; i < DROP_STORES; i++) {
+		make_page(page, 5000000 * (t->idx + 1) + i);
+		if (dedup_store(t->d, ctx, page, 9, &id, &csize, &shared) != 0 ||
+		    dedup_put(t->d, id, 9) < 0)
+			t->bad++;
+	}
+	codec_ctx_free(ctx);
+	return NULL;
+}
+
+static void *
+drop_repeatedly(void *arg)
+{
+	struct dropper	*t = arg;
+
+	while (!__atomic_load_n(t->done, __ATOMIC_ACQUIRE))
+		dedup_drop_scope(t->d, 9);
+	return NULL;
+}
+
+static void
+test_drop_under_stores(void)
+{
+	struct pool		*p = new_pool();
+	struct dedup		*d = dedup_create(p, DEDUP_INLINE);
+	struct dedup_stats	 ds;
+	struct dropper		 t[4];
+	pthread_t		 th[4];
+	bool			 done = false;
+	unsigned		 i;
+
+	for (i = 0; i < 4; i++) {
+		t[i] = (struct dropper){ .d = d, .idx = i, .done = &done };
+		pthread_create(&th[i], NULL, i == 3 ? drop_repeatedly :
+		    store_and_put, &t[i]);
+	}
+	for (i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(t[i].bad, 0);
+	}
+	__atomic_store_n(&done, true, __ATOMIC_RELEASE);
+	pthread_join(th[3], NULL);
+	dedup_drop_scope(d, 9);
+	check_empty(p, d);
+	dedup_stats(d, &ds);
+	CU_ASSERT_EQUAL(ds.meta_bytes, 0);
+	CU_ASSERT_EQUAL(ds.entries, 0);
+	dedup_destroy(d);
+	pool_destroy(p);
+}
+
 int
 main(void)
 {
@@ -733,6 +810,7 @@ main(void)
 		{ "a full pool takes a duplicate", test_full_pool },
 		{ "threads", test_threads },
 		{ "threads storing and freeing", test_threads_churn },
+		{ "a scope dropped under stores", test_drop_under_stores },
 		{ NULL, NULL }
 	};
 	static const char *suite =
