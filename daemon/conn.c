@@ -528,12 +528,7 @@ conn_send(struct client *c, const wire_frame *f)
 	v.iov_len = wire_encode_to(f, v.iov_base, WIRE_HEADER_LEN + n);
 	if (v.iov_len == 0 || evbuffer_commit_space(out, &v, 1) == -1)
 		fatalx("cannot encode a reply");
-	/*
-	 * A large lone reply is still written now; a backlog is left to
-	 * the bufferevent, which writes it all in one go.
-	 */
-	if (evbuffer_get_length(out) == v.iov_len)
-		(void)evbuffer_write(out, c->fd);
+	/* The bufferevent writes it, behind the backlog, on the next turn. */
 	conn_update_read(c);
 }
 
