@@ -164,6 +164,7 @@ struct pool {
 	uint32_t	 nframes;
 	unsigned	 huge_threshold;
 	unsigned	 max_frames;
+	bool		 no_populate;	/* MADV_POPULATE_WRITE unknown here */
 
 	struct size_class class[POOL_NR_CLASSES];
 	uint8_t		 class_map[POOL_NR_CLASSES]; /* size index -> class */
@@ -502,8 +503,9 @@ loc_zspage(const struct pool *p, uint32_t loc)
  * MADV_POPULATE_WRITE takes the page from inside the kernel, without the
  * user page fault a first write would take; where that fault is dear
  * (3.3 against 11.5 us a page measured in a PVM guest, where every user
- * fault exits to the host) a store runs faster by it.  Without the call
- * (Linux < 5.14) the frames are written instead.
+ * fault exits to the host) a store runs faster by it.  Where the kernel
+ * does not know the call (Linux < 5.14: EINVAL, then never asked again),
+ * or it fails, the frames are written instead.
  */
 static void
 frames_populate(struct pool *p, uint32_t first, unsigned n)
@@ -512,8 +514,14 @@ frames_populate(struct pool *p, uint32_t first, unsigned n)
 	unsigned	 f;
 
 #ifdef MADV_POPULATE_WRITE
-	if (madvise(at, (size_t)n * POOL_PAGE_SIZE, MADV_POPULATE_WRITE) == 0)
-		return;
+	if (!__atomic_load_n(&p->no_populate, __ATOMIC_RELAXED)) {
+		if (madvise(at, (size_t)n * POOL_PAGE_SIZE,
+		    MADV_POPULATE_WRITE) == 0)
+			return;
+		if (errno == EINVAL)
+			__atomic_store_n(&p->no_populate, true,
+			    __ATOMIC_RELAXED);
+	}
 #endif
 	for (f = 0; f < n; f++)
 		*(volatile uint8_t *)(at + (size_t)f * POOL_PAGE_SIZE) = 0;
