@@ -700,7 +700,6 @@ void
 dedup_drop_scope(struct dedup *d, uint64_t scope)
 {
 	struct dedup_index	*ix;
-
 	uint32_t		 state;
 
 	pthread_rwlock_wrlock(&d->scopes_lock);

@@ -27,7 +27,6 @@ struct raw {
 	unsigned	 max_inflight;
 };
 
-
 /*
  * A memfd of `bytes` bytes, sealed against shrinking when `seal`; -errno
  * on failure.

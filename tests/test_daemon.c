@@ -926,9 +926,9 @@ test_killed_mid_batch(void)
 }
 
 /*
- * Replies pile up in a full socket, in the daemon's output queue and in
- * partial writes (a lone reply is sent straight to the socket and what
- * does not fit is queued): read back, every one is whole and in order.
+ * Replies pile up in a full socket and then in the daemon's output queue
+ * (a lone reply is sent straight to the socket, and one the socket
+ * refuses is queued): read back, every one is whole and in order.
  */
 static void
 test_replies_in_order(void)
