@@ -129,6 +129,7 @@ enum job_type {
 	JOB_MERGE,
 	JOB_COMPACT,
 	JOB_BUDGET,		/* reclaim towards the budget: merge, compact */
+	JOB_TRIM,		/* give back emptied zspages left unused */
 };
 
 /* Objects of one scope in a merge snapshot: ids[start .. end). */
@@ -228,9 +229,11 @@ struct zpoold {
 	struct event		*ev_int;
 	struct event		*ev_hup;
 	struct event		*ev_compact;
+	struct event		*ev_trim;
 	struct event		*ev_drain;
 	bool			 stopping;
 	bool			 compacting;	/* a compact job is queued */
+	bool			 trimming;	/* a trim job is queued */
 	uint64_t		 loop_work;	/* reads and completions seen */
 
 	/*
@@ -282,6 +285,7 @@ int		 rpc_dispatch(struct client *c, const wire_frame *f,
 		     const char **cause);
 void		 rpc_job_done(struct zpoold *zd, struct job *job);
 void		 rpc_compact_timer(struct zpoold *zd);
+void		 rpc_trim_timer(struct zpoold *zd);
 
 /* worker.c */
 int		 workers_start(struct zpoold *zd, const char **cause);

@@ -18,6 +18,17 @@
  * when a slot first reaches into it, so `frames` is exactly what the
  * kernel holds for the arena (tests check it against the memfd's blocks).
  *
+ * Emptied zspages.  Punching a zspage out and faulting frames in again
+ * for the next one is most of what a store and a free cost beyond the
+ * codec where faults are dear (docs/performance.md), and a pool that
+ * serves many processes empties and refills zspages all the time.  So
+ * when `retain` is set, a zspage that empties stays with its class,
+ * frames and all, on a list of its own, and the class takes it before a
+ * new one.  pool_trim() gives back those that no store wanted since the
+ * call before it (the fewest the list held meanwhile: a low-water mark,
+ * no clock per zspage); compaction gives back all of them.  Their frames
+ * count in `frames` and in mem_used_total.
+ *
  * Metadata.  Object records (16 bytes) and zspage descriptors (24 bytes)
  * live in chunked tables that never move, so a reader may index them
  * without the lock that guards their free lists.  frame_map[f] names the
@@ -56,6 +67,7 @@
 #define HUGE_CLASS		(POOL_NR_CLASSES - 1)	/* the raw class: 4096 */
 #define NR_GROUPS		5			/* fullness groups */
 #define GROUP_FULL		(NR_GROUPS - 1)
+#define GROUP_EMPTY		NR_GROUPS		/* emptied, kept */
 #define DEFAULT_ZSPAGE_FRAMES	16u
 #define DEFAULT_HUGE_THRESHOLD	(POOL_PAGE_SIZE - 128)
 #define MAX_HUGE_THRESHOLD	(POOL_PAGE_SIZE - POOL_CLASS_STEP - SLOT_HDR)
@@ -143,8 +155,10 @@ struct size_class {
 	unsigned	size;		/* slot bytes */
 	unsigned	frames;		/* per zspage */
 	unsigned	objs;		/* slots per zspage */
-	uint32_t	group[NR_GROUPS]; /* list heads, zspage ids */
-	uint64_t	zspages;
+	uint32_t	group[NR_GROUPS + 1]; /* list heads, zspage ids */
+	uint32_t	empty;		/* zspages in group[GROUP_EMPTY] */
+	uint32_t	empty_low;	/* fewest of them since pool_trim */
+	uint64_t	zspages;	/* all, the empty ones too */
 	uint64_t	touched;	/* frames of its zspages in use */
 	uint64_t	objects;
 	uint64_t	bytes;		/* compressed bytes stored */
@@ -165,6 +179,7 @@ struct pool {
 	unsigned	 huge_threshold;
 	unsigned	 max_frames;
 	bool		 no_populate;	/* MADV_POPULATE_WRITE unknown here */
+	bool		 retain;	/* keep emptied zspages for reuse */
 
 	struct size_class class[POOL_NR_CLASSES];
 	uint8_t		 class_map[POOL_NR_CLASSES]; /* size index -> class */
@@ -174,6 +189,7 @@ struct pool {
 	uint32_t	 bump;		/* frames never used start here */
 	uint32_t	 free_runs[POOL_MAX_ZSPAGE_FRAMES + 1];
 	uint64_t	 frames;	/* frames touched by zspages */
+	uint64_t	 empty_frames;	/* of them, in emptied zspages */
 
 	pthread_mutex_t	 objs_lock;
 	pthread_rwlock_t merge_lock;
@@ -393,17 +409,22 @@ group_unlink(struct pool *p, struct size_class *c, uint32_t zid)
 }
 
 static void
-group_link(struct pool *p, struct size_class *c, uint32_t zid)
+group_push(struct pool *p, struct size_class *c, uint32_t zid, unsigned g)
 {
 	struct zspage	*z = zspage_at(p, zid);
-	unsigned	 g = zspage_group(c, z);
 
-	z->group = g;
+	z->group = (uint8_t)g;
 	z->prev = NONE;
 	z->next = c->group[g];
 	if (z->next != NONE)
 		zspage_at(p, z->next)->prev = zid;
 	c->group[g] = zid;
+}
+
+static void
+group_link(struct pool *p, struct size_class *c, uint32_t zid)
+{
+	group_push(p, c, zid, zspage_group(c, zspage_at(p, zid)));
 }
 
 static void
@@ -470,6 +491,68 @@ zspage_free(struct pool *p, struct size_class *c, uint32_t zid)
 	chunked_free(&p->zspages, zid, zspage_next);
 	pthread_mutex_unlock(&p->objs_lock);
 	frames_free(p, first, c->frames, touched);
+}
+
+/* Caller holds c->lock; the zspage has just emptied.  Keep it for reuse. */
+static void
+zspage_retire(struct pool *p, struct size_class *c, uint32_t zid)
+{
+	struct zspage	*z = zspage_at(p, zid);
+
+	group_unlink(p, c, zid);
+	if (z->cls == HUGE_CLASS)
+		z->free_head = NONE;
+	group_push(p, c, zid, GROUP_EMPTY);
+	c->empty++;
+	ATOMIC_ADD(&p->empty_frames, zspage_touched(c, z));
+}
+
+/*
+ * Caller holds c->lock.  An emptied zspage back in use, or NONE.  One
+ * whose frames have all been touched goes first: a class has at most one
+ * that has not (its newest; a new zspage is made only when every other is
+ * full), and filling that one would fault in frames the others have.
+ */
+static uint32_t
+zspage_reuse(struct pool *p, struct size_class *c)
+{
+	uint32_t	 zid = c->group[GROUP_EMPTY];
+	struct zspage	*z;
+
+	if (zid == NONE)
+		return NONE;
+	z = zspage_at(p, zid);
+	if (zspage_touched(c, z) < c->frames && z->next != NONE)
+		zid = z->next;
+	group_unlink(p, c, zid);
+	group_link(p, c, zid);
+	if (--c->empty < c->empty_low)
+		c->empty_low = c->empty;
+	ATOMIC_SUB(&p->empty_frames, zspage_touched(c, zspage_at(p, zid)));
+	return zid;
+}
+
+/*
+ * Caller holds c->lock.  Free the emptied zspages that no store took
+ * since the last trim (all of them if `all`); returns frames released.
+ */
+static uint64_t
+class_trim(struct pool *p, struct size_class *c, bool all)
+{
+	unsigned	n = all ? c->empty : c->empty_low;
+	uint64_t	freed = 0, touched;
+	uint32_t	zid;
+
+	while (n-- > 0) {
+		zid = c->group[GROUP_EMPTY];
+		touched = zspage_touched(c, zspage_at(p, zid));
+		c->empty--;
+		ATOMIC_SUB(&p->empty_frames, touched);
+		zspage_free(p, c, zid);
+		freed += touched;
+	}
+	c->empty_low = c->empty;
+	return freed;
 }
 
 static inline uint8_t *
@@ -589,12 +672,14 @@ slot_alloc(struct pool *p, struct size_class *c, unsigned cls, uint32_t id)
 	uint8_t		*a;
 
 	if ((zid = class_fullest(c)) == NONE &&
+	    (zid = zspage_reuse(p, c)) == NONE &&
 	    (zid = zspage_new(p, c, cls)) == NONE)
 		return NULL;
 	z = zspage_at(p, zid);
 	if (cls == HUGE_CLASS) {
 		z->free_head = id;
-		slot_touch(p, c, z);
+		if (z->next_unused == 0)
+			slot_touch(p, c, z);
 		slot = 0;
 	} else {
 		slot = slot_take(p, c, z);
@@ -623,10 +708,12 @@ slot_free(struct pool *p, struct size_class *c, uint32_t loc)
 		    c->size);
 	}
 	z->inuse--;
-	if (z->inuse == 0)
-		zspage_free(p, c, zid);
-	else
+	if (z->inuse != 0)
 		zspage_regroup(p, c, zid);
+	else if (p->retain)
+		zspage_retire(p, c, zid);
+	else
+		zspage_free(p, c, zid);
 }
 
 /* --- classes ----------------------------------------------------------- */
@@ -733,6 +820,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	    DEFAULT_ZSPAGE_FRAMES;
 	p->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
 	    DEFAULT_HUGE_THRESHOLD;
+	p->retain = cfg->retain_empty;
 	p->objs.elem = sizeof(struct pool_obj);
 	p->objs.hiwater = 1;
 	p->zspages.elem = sizeof(struct zspage);
@@ -746,7 +834,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	for (i = 0; i < POOL_NR_CLASSES; i++) {
 		c = &p->class[i];
 		pthread_mutex_init(&c->lock, NULL);
-		for (g = 0; g < NR_GROUPS; g++)
+		for (g = 0; g <= GROUP_EMPTY; g++)
 			c->group[g] = NONE;
 		if (i == HUGE_CLASS) {
 			c->size = POOL_PAGE_SIZE;
@@ -1319,18 +1407,28 @@ zspage_evacuate(struct pool *p, struct size_class *c, uint32_t src,
 	return (unsigned)(touched - c->touched);
 }
 
-/* Compact one class; returns frames released. */
+/*
+ * Compact one class; returns frames released.  Emptied zspages go first.
+ * The test for room counts only zspages holding objects: a free may
+ * retire another one while the lock is dropped.
+ */
 static uint64_t
 class_compact(struct pool *p, struct size_class *c, uint64_t *moved)
 {
-	uint64_t	freed = 0, need;
+	uint64_t	freed, need;
 	uint32_t	src;
 
+	pthread_mutex_lock(&c->lock);
+	freed = class_trim(p, c, true);
+	pthread_mutex_unlock(&c->lock);
+	if (c == &p->class[HUGE_CLASS])
+		return freed;	/* one object a zspage: nothing to move */
 	for (;;) {
 		/* Lock per zspage: stores to this class wait one zspage at most. */
 		pthread_mutex_lock(&c->lock);
 		need = (c->objects + c->objs - 1) / c->objs;
-		if (c->zspages <= need || (src = class_emptiest(c)) == NONE) {
+		if (c->zspages - c->empty <= need ||
+		    (src = class_emptiest(c)) == NONE) {
 			pthread_mutex_unlock(&c->lock);
 			return freed;
 		}
@@ -1345,12 +1443,28 @@ pool_compact(struct pool *p, uint64_t *moved)
 	uint64_t	freed = 0, m = 0;
 	unsigned	i;
 
-	for (i = 0; i < HUGE_CLASS; i++)
+	for (i = 0; i < POOL_NR_CLASSES; i++)
 		freed += class_compact(p, &p->class[i], &m);
 	ATOMIC_ADD(&p->pages_compacted, freed);
 	ATOMIC_ADD(&p->objects_moved, m);
 	if (moved != NULL)
 		*moved = m;
+	return freed;
+}
+
+uint64_t
+pool_trim(struct pool *p, bool all)
+{
+	struct size_class	*c;
+	uint64_t		 freed = 0;
+	unsigned		 i;
+
+	for (i = 0; i < POOL_NR_CLASSES; i++) {
+		c = &p->class[i];
+		pthread_mutex_lock(&c->lock);
+		freed += class_trim(p, c, all);
+		pthread_mutex_unlock(&c->lock);
+	}
 	return freed;
 }
 
@@ -1376,6 +1490,7 @@ pool_stats(struct pool *p, struct pool_stats *st)
 	st->orig_data_size = ATOMIC_LOAD(&p->refs) * POOL_PAGE_SIZE;
 	st->compr_data_size = ATOMIC_LOAD(&p->compr_bytes);
 	st->frames = ATOMIC_LOAD(&p->frames);
+	st->empty_frames = ATOMIC_LOAD(&p->empty_frames);
 	st->meta_bytes = pool_meta_bytes(p);
 	st->mem_used_total = st->frames * POOL_PAGE_SIZE + st->meta_bytes;
 	st->mem_used_max = ATOMIC_LOAD(&p->mem_used_max);

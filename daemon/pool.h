@@ -13,7 +13,8 @@
  * anyone else noticing.  A frame counts from the moment a slot first
  * reaches into it (until then it is a hole in the memfd) until its zspage
  * empties, when it is punched out (fallocate(PUNCH_HOLE)) and given back
- * to the kernel.
+ * to the kernel -- or, with `retain_empty`, when pool_trim() or compaction
+ * finds the emptied zspage unused.
  *
  * Thread safety: every function may be called from any thread at once,
  * except pool_create/pool_destroy.  Each caller brings its own codec_ctx
@@ -48,6 +49,8 @@ struct pool_config {
 	unsigned	huge_threshold;	/* compressed >= this is stored raw;
 					   0: default */
 	const char	*name;		/* memfd name, for /proc/PID/fd */
+	bool		retain_empty;	/* keep emptied zspages for reuse
+					   until pool_trim (see pool.c) */
 };
 
 /* Counters: exact at any quiescent moment. */
@@ -61,6 +64,7 @@ struct pool_stats {
 	uint64_t	huge_pages;	/* objects stored raw */
 	uint64_t	objects;	/* live objects, all kinds */
 	uint64_t	frames;		/* frames zspages have touched */
+	uint64_t	empty_frames;	/* of them, kept in emptied zspages */
 	uint64_t	meta_bytes;	/* object records + zspage descriptors */
 	uint64_t	refs;		/* pages referencing objects */
 	uint64_t	pages_merged;	/* pages sharing bytes with another */
@@ -149,11 +153,19 @@ uint32_t	*pool_obj_aux(struct pool *p, uint32_t id);
 bool		 pool_obj_same(struct pool *p, uint32_t id);
 
 /*
- * Compaction: move objects from the emptiest zspages of each class into the
- * fullest, and give the emptied frames back.  Returns frames released.
+ * Compaction: give back every emptied zspage kept for reuse, move objects
+ * from the emptiest zspages of each class into the fullest, and give the
+ * frames so emptied back.  Returns frames released.
  * `moved` (may be NULL) receives the objects moved.
  */
 uint64_t	 pool_compact(struct pool *p, uint64_t *moved);
+
+/*
+ * Give back the frames of emptied zspages (retain_empty) that no store has
+ * taken since the previous call -- every one if `all`.  Called every T
+ * seconds, it keeps an unused frame at most 2T.  Returns frames released.
+ */
+uint64_t	 pool_trim(struct pool *p, bool all);
 
 /*
  * Walk every live object: fn(id, arg) for each.  The walk holds no lock

@@ -247,6 +247,7 @@ rpc_fill_pool(struct zpoold *zd, Zpool__PoolStats *p, char *codec,
 	p->huge_pages = ps.huge_pages;
 	p->pages_merged = ps.pages_merged;
 	p->pool_frames = ps.frames;
+	p->empty_frames = ps.empty_frames;
 	p->meta_bytes = used - ps.frames * POOL_PAGE_SIZE;
 	p->objects = ps.objects;
 	p->dedup_hits = ds.hits;
@@ -504,6 +505,25 @@ rpc_compact_timer(struct zpoold *zd)
 	worker_submit(zd, job_new(JOB_COMPACT, NULL, 0, 0));
 }
 
+/*
+ * The trim timer: emptied zspages that no store took since the last tick
+ * give their frames back (pool_trim), on a worker since punching many
+ * zspages out takes a while.  Nothing to do when none is kept.
+ */
+void
+rpc_trim_timer(struct zpoold *zd)
+{
+	struct pool_stats	ps;
+
+	if (zd->trimming || zd->stopping)
+		return;
+	pool_stats(zd->pool, &ps);
+	if (ps.empty_frames == 0)
+		return;
+	zd->trimming = true;
+	worker_submit(zd, job_new(JOB_TRIM, NULL, 0, 0));
+}
+
 static void
 rpc_admin(struct client *c, const wire_frame *f)
 {
@@ -673,6 +693,12 @@ rpc_job_done(struct zpoold *zd, struct job *job)
 	case JOB_COMPACT:
 		if (c == NULL || live)
 			rpc_compact_done(zd, c, job);
+		break;
+	case JOB_TRIM:
+		if (job->released != 0)
+			log_debug("trim: %llu frames of emptied zspages "
+			    "released", (unsigned long long)job->released);
+		zd->trimming = false;
 		break;
 	case JOB_BUDGET:
 		log_info("reclaim: %llu pages merged, %llu frames released, "

@@ -91,6 +91,7 @@ server_create(const struct settings *s, const char **cause)
 	pc.max_zspage_frames = s->max_zspage_frames;
 	pc.huge_threshold = s->huge_threshold;
 	pc.name = "zpoold-pool";
+	pc.retain_empty = s->trim_interval != 0;
 	if ((zd->pool = pool_create(&pc, cause)) == NULL) {
 		server_free(zd);
 		return NULL;
@@ -436,6 +437,8 @@ server_stop(struct zpoold *zd, int sig)
 	server_close_listener(zd);
 	if (zd->ev_compact != NULL)
 		event_del(zd->ev_compact);
+	if (zd->ev_trim != NULL)
+		event_del(zd->ev_trim);
 	for (c = TAILQ_FIRST(&zd->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		conn_shutdown(c);
@@ -476,6 +479,27 @@ server_compact_tick(evutil_socket_t fd, short what, void *arg)
 	rpc_compact_timer(arg);
 }
 
+static void
+server_trim_tick(evutil_socket_t fd, short what, void *arg)
+{
+	rpc_trim_timer(arg);
+}
+
+/* A timer every `seconds`, or none for 0.  0, or -1. */
+static int
+server_timer(struct zpoold *zd, struct event **ev, unsigned seconds,
+    event_callback_fn fn)
+{
+	struct timeval	tv = { .tv_sec = seconds };
+
+	if (seconds == 0)
+		return 0;
+	*ev = event_new(zd->base, -1, EV_PERSIST, fn, zd);
+	if (*ev == NULL || event_add(*ev, &tv) == -1)
+		return -1;
+	return 0;
+}
+
 static struct event *
 server_signal_event(struct zpoold *zd, int sig)
 {
@@ -494,8 +518,7 @@ server_signal_event(struct zpoold *zd, int sig)
 int
 server_start(struct zpoold *zd, const char **cause)
 {
-	struct timeval	tv;
-	int		rc;
+	int	rc;
 
 	if ((zd->base = event_base_new()) == NULL) {
 		*cause = "cannot create the event loop";
@@ -515,16 +538,12 @@ server_start(struct zpoold *zd, const char **cause)
 	zd->ev_term = server_signal_event(zd, SIGTERM);
 	zd->ev_int = server_signal_event(zd, SIGINT);
 	zd->ev_hup = server_signal_event(zd, SIGHUP);
-	if (zd->s.compact_interval != 0) {
-		tv.tv_sec = zd->s.compact_interval;
-		tv.tv_usec = 0;
-		zd->ev_compact = event_new(zd->base, -1, EV_PERSIST,
-		    server_compact_tick, zd);
-		if (zd->ev_compact == NULL ||
-		    event_add(zd->ev_compact, &tv) == -1) {
-			*cause = "cannot start the compaction timer";
-			return -ENOMEM;
-		}
+	if (server_timer(zd, &zd->ev_compact, zd->s.compact_interval,
+	    server_compact_tick) == -1 ||
+	    server_timer(zd, &zd->ev_trim, zd->s.trim_interval,
+	    server_trim_tick) == -1) {
+		*cause = "cannot start the compaction and trim timers";
+		return -ENOMEM;
 	}
 	if ((rc = workers_start(zd, cause)) != 0)
 		return rc;
@@ -619,6 +638,8 @@ server_free(struct zpoold *zd)
 		event_free(zd->ev_hup);
 	if (zd->ev_compact != NULL)
 		event_free(zd->ev_compact);
+	if (zd->ev_trim != NULL)
+		event_free(zd->ev_trim);
 	if (zd->ev_drain != NULL)
 		event_free(zd->ev_drain);
 	if (zd->base != NULL)

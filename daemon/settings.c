@@ -52,6 +52,7 @@ settings_init(struct settings *s)
 	s->max_output_bytes = 4ULL << 20;
 	s->max_slots = 16384;
 	s->compact_interval = 60;
+	s->trim_interval = 2;
 	s->busy_poll_us = SPIN_DEFAULT_US;
 }
 
@@ -351,6 +352,12 @@ set_compact_interval(struct settings *s, const char *v, const char **cause)
 	    cause);
 }
 
+static int
+set_trim_interval(struct settings *s, const char *v, const char **cause)
+{
+	return parse_unsigned(v, 0, 3600, &s->trim_interval, cause);
+}
+
 static const struct setting_key {
 	const char	*name;
 	int		(*set)(struct settings *, const char *,
@@ -376,6 +383,7 @@ static const struct setting_key {
 	{ "max_output", set_max_output },
 	{ "max_slots", set_max_slots },
 	{ "compact_interval", set_compact_interval },
+	{ "trim_interval", set_trim_interval },
 	{ "busy_poll", set_busy_poll },
 };
 
@@ -449,5 +457,6 @@ settings_print(const struct settings *s, FILE *f)
 	    exact_size(s->max_output_bytes, buf, sizeof buf));
 	fprintf(f, "max_slots %u\n", s->max_slots);
 	fprintf(f, "compact_interval %u\n", s->compact_interval);
+	fprintf(f, "trim_interval %u\n", s->trim_interval);
 	fprintf(f, "busy_poll %u\n", s->busy_poll_us);
 }

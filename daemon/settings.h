@@ -57,6 +57,9 @@ struct settings {
 	uint64_t	 max_output_bytes;	/* queued replies per client */
 	unsigned	 max_slots;		/* staging slots per client */
 	unsigned	 compact_interval;	/* seconds; 0: never on a timer */
+	unsigned	 trim_interval;		/* seconds; 0: emptied zspages
+						   give their frames back at
+						   once */
 	unsigned	 busy_poll_us;		/* poll before sleeping (spin.h) */
 };
 

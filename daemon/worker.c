@@ -194,6 +194,9 @@ run_job(struct worker *w, struct job *job)
 	case JOB_COMPACT:
 		job->released = pool_compact(w->zd->pool, &job->moved);
 		break;
+	case JOB_TRIM:
+		job->released = pool_trim(w->zd->pool, false);
+		break;
 	}
 }
 

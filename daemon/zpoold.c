@@ -33,7 +33,7 @@ static const char *const zpoold_keys[] = {
 	"dedup_scope", "budget", "client_limit", "accept_threshold",
 	"arena_size", "max_zspage_frames", "huge_threshold", "log_level",
 	"max_clients_per_uid", "max_clients", "max_inflight", "max_output",
-	"max_slots", "compact_interval", "busy_poll",
+	"max_slots", "compact_interval", "trim_interval", "busy_poll",
 };
 #define ZPOOLD_NKEYS	(sizeof zpoold_keys / sizeof *zpoold_keys)
 #define OPT_KEY		1000	/* + index in zpoold_keys */

@@ -150,6 +150,7 @@ test_every_key(void)
 	    "max_output 2M\n"
 	    "max_slots 1024\n"
 	    "compact_interval 42\n"
+	    "trim_interval 0\n"
 	    "busy_poll 0\n");
 	text = expect_load(&s);
 	CU_ASSERT_STRING_EQUAL(s.socket_path, "/tmp/zp#1.sock");
@@ -172,6 +173,7 @@ test_every_key(void)
 	CU_ASSERT_EQUAL(s.max_output_bytes, 2ULL << 20);
 	CU_ASSERT_EQUAL(s.max_slots, 1024);
 	CU_ASSERT_EQUAL(s.compact_interval, 42);
+	CU_ASSERT_EQUAL(s.trim_interval, 0);
 	CU_ASSERT_EQUAL(s.busy_poll_us, 0);
 	free(text);
 	settings_free(&s);

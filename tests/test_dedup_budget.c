@@ -403,6 +403,86 @@ test_budget_lowered(void)
 	stop();
 }
 
+/* Wait up to 5 s for the pool to hold no frames at all. */
+static bool
+frames_gone(void)
+{
+	int	i;
+
+	for (i = 0; i < 500; i++) {
+		if (POOL_FIGURE(pool_frames) == 0 &&
+		    POOL_FIGURE(empty_frames) == 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * Emptied zspages keep their frames for the next stores; the budget takes
+ * them back at once, the trim timer after one or two ticks.
+ */
+static void
+test_emptied_zspages(void)
+{
+	static const char *const args[] = { "--compact_interval=0",
+	    "--trim_interval=1", NULL };
+	Zpool__BudgetRequest	 br = ZPOOL__BUDGET_REQUEST__INIT;
+	wire_frame		 req = ZPOOL__FRAME__INIT, *rep;
+	zp_client		*c;
+	zp_handle		*h = calloc(N * 4, sizeof *h);
+	uint8_t			*v = pages(60000, N * 4), out[ZP_PAGE_SIZE];
+	uint64_t		 frames;
+	size_t			 i;
+
+	CU_ASSERT_FATAL(start(args) == 0);
+	CU_ASSERT_FATAL((c = connect_named("emptied")) != NULL);
+	CU_ASSERT_EQUAL_FATAL(zp_store_batch(c, v, N * 4, h, NULL), N * 4);
+	frames = POOL_FIGURE(pool_frames);
+	CU_ASSERT(frames > 0);
+	CU_ASSERT_EQUAL(POOL_FIGURE(empty_frames), 0);
+	CU_ASSERT_EQUAL(zp_free_batch(c, h, N * 4, NULL), N * 4);
+	CU_ASSERT_EQUAL(POOL_FIGURE(objects), 0);
+	CU_ASSERT_EQUAL(POOL_FIGURE(pool_frames), frames);
+	CU_ASSERT_EQUAL(POOL_FIGURE(empty_frames), frames);
+
+	/* stored again, the pages go to the kept zspages */
+	CU_ASSERT_EQUAL_FATAL(zp_store_batch(c, v, N * 4, h, NULL), N * 4);
+	CU_ASSERT_EQUAL(POOL_FIGURE(empty_frames), 0);
+	for (i = 0; i < (size_t)N * 4; i += 7) {
+		CU_ASSERT_EQUAL(zp_load(c, h[i], out), 0);
+		CU_ASSERT(memcmp(out, v + i * ZP_PAGE_SIZE, ZP_PAGE_SIZE) == 0);
+	}
+	CU_ASSERT_EQUAL(zp_free_batch(c, h, N * 4, NULL), N * 4);
+	frames = POOL_FIGURE(pool_frames);
+	CU_ASSERT_EQUAL(POOL_FIGURE(empty_frames), frames);
+
+	/* a budget below them gives them all back at once */
+	br.set = true;
+	br.budget_bytes = 1 << 20;
+	req.body_case = ZPOOL__FRAME__BODY_BUDGET;
+	req.budget = &br;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rep = admin(&req));
+	CU_ASSERT_EQUAL_FATAL(rep->body_case, ZPOOL__FRAME__BODY_BUDGET_REPLY);
+	CU_ASSERT(rep->budget_reply->met);
+	CU_ASSERT_EQUAL(rep->budget_reply->frames_released, frames);
+	wire_free(rep);
+	CU_ASSERT_EQUAL(POOL_FIGURE(pool_frames), 0);
+
+	/* without a budget, the trim timer gives them back */
+	br.budget_bytes = 0;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rep = admin(&req));
+	wire_free(rep);
+	CU_ASSERT_EQUAL_FATAL(zp_store_batch(c, v, N, h, NULL), N);
+	CU_ASSERT_EQUAL(zp_free_batch(c, h, N, NULL), N);
+	CU_ASSERT(POOL_FIGURE(empty_frames) > 0);
+	CU_ASSERT(frames_gone());
+	zp_close(c);
+	free(v);
+	free(h);
+	stop();
+}
+
 /* Dedup off, then merge: the duplicates go, every page still loads. */
 static void
 test_merge_on_demand(void)
@@ -452,6 +532,7 @@ main(void)
 		{ "client limit", test_client_limit },
 		{ "global budget and threshold", test_global_budget },
 		{ "lowered budget is met", test_budget_lowered },
+		{ "emptied zspages kept, then given back", test_emptied_zspages },
 		{ "dedup off, then merge", test_merge_on_demand },
 		{ NULL, NULL }
 	};

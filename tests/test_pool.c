@@ -54,16 +54,22 @@ make_page(uint8_t *page, uint64_t seed, unsigned noise)
 }
 
 static struct pool *
-new_pool(uint64_t arena, unsigned frames)
+new_pool_retain(uint64_t arena, unsigned frames, bool retain)
 {
 	struct pool_config	 cfg = { .arena_bytes = arena,
 				    .max_zspage_frames = frames,
-				    .name = "test" };
+				    .name = "test", .retain_empty = retain };
 	const char		*cause = NULL;
 	struct pool		*p = pool_create(&cfg, &cause);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	return p;
+}
+
+static struct pool *
+new_pool(uint64_t arena, unsigned frames)
+{
+	return new_pool_retain(arena, frames, false);
 }
 
 static void
@@ -76,6 +82,7 @@ check_empty(struct pool *p)
 	pool_stats(p, &st);
 	CU_ASSERT_EQUAL(st.objects, 0);
 	CU_ASSERT_EQUAL(st.frames, 0);
+	CU_ASSERT_EQUAL(st.empty_frames, 0);
 	CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
 	CU_ASSERT_EQUAL(resident, 0);
 	CU_ASSERT_EQUAL(st.compr_data_size, 0);
@@ -297,6 +304,8 @@ model_check(struct pool *p, const struct model_obj *m, unsigned n)
 	CU_ASSERT_EQUAL(st.orig_data_size, refs * PG);
 	/* frames can never be fewer than the compressed bytes need */
 	CU_ASSERT(st.frames * PG >= compr);
+	CU_ASSERT(st.empty_frames <= st.frames);
+	CU_ASSERT((st.frames - st.empty_frames) * PG >= compr);
 	CU_ASSERT_EQUAL(st.mem_used_total, st.frames * PG + st.meta_bytes);
 	CU_ASSERT(st.mem_used_max >= st.mem_used_total);
 	/* what it counts is what the kernel holds for it */
@@ -323,11 +332,15 @@ model_verify_all(struct pool *p, const struct model_obj *m, unsigned n)
 	CU_ASSERT_EQUAL(bad, 0);
 }
 
-/* Long random store/get/put/compact sequences against a model. */
+/*
+ * Long random store/get/put/compact sequences against a model; with
+ * `retain`, trims too, and at the end every frame waits in an emptied
+ * zspage until two trims give it back.
+ */
 static void
-test_random_model(void)
+random_model(bool retain)
 {
-	struct pool		*p = new_pool(512 << 20, 0);
+	struct pool		*p = new_pool_retain(512 << 20, 0, retain);
 	struct model_obj	*m;
 	struct pool_stats	 st;
 	uint8_t			 page[PG];
@@ -362,6 +375,11 @@ test_random_model(void)
 			    (int)m[i].refs - 1);
 			if (--m[i].refs == 0)
 				m[i] = m[--n];
+		} else if (retain && step % 8 == 4) {
+			pool_stats(p, &st);
+			freed = pool_trim(p, false);
+			CU_ASSERT(freed <= st.empty_frames);
+			model_check(p, m, n);
 		} else {
 			pool_stats(p, &st);
 			freed = pool_compact(p, &moved);
@@ -382,9 +400,30 @@ test_random_model(void)
 		while (m[n].refs-- > 0)
 			pool_put(p, m[n].id);
 	}
+	if (retain) {
+		pool_stats(p, &st);
+		CU_ASSERT(st.frames > 0);
+		CU_ASSERT_EQUAL(st.empty_frames, st.frames);
+		model_check(p, m, 0);
+		freed = pool_trim(p, false);
+		freed += pool_trim(p, false);
+		CU_ASSERT_EQUAL(freed, st.frames);
+	}
 	check_empty(p);
 	free(m);
 	pool_destroy(p);
+}
+
+static void
+test_random_model(void)
+{
+	random_model(false);
+}
+
+static void
+test_random_model_retain(void)
+{
+	random_model(true);
 }
 
 /*
@@ -431,6 +470,111 @@ test_touched_frames(void)
 		CU_ASSERT(memcmp(page, out, PG) == 0);
 		CU_ASSERT_EQUAL(pool_put(p, id[k]), 0);
 	}
+	check_empty(p);
+	pool_destroy(p);
+}
+
+static uint64_t
+stats_frames(struct pool *p, uint64_t *empty)
+{
+	struct pool_stats	st;
+
+	pool_stats(p, &st);
+	if (empty != NULL)
+		*empty = st.empty_frames;
+	return st.frames;
+}
+
+/*
+ * With retain_empty, a zspage that empties keeps its frames, and its
+ * class takes it back before a new one; a trim gives back only what no
+ * store took since the trim before; compaction gives back all of it.
+ */
+static void
+test_retain_empty(void)
+{
+	enum { N = 300 };
+	struct pool		*p = new_pool_retain(16 << 20, 16, true);
+	struct pool_class_stats	 cs[4];
+	uint8_t			 page[PG], raw[PG], out[PG];
+	uint32_t		 id[N];
+	uint64_t		 frames, empty, resident, zspages, s = 5;
+	unsigned		 k, fpz;
+
+	make_page(page, 7, 900);
+	for (k = 0; k < N; k++)
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &id[k], NULL),
+		    0);
+	frames = stats_frames(p, NULL);
+	CU_ASSERT_EQUAL_FATAL(pool_class_stats(p, cs, 4), 1);
+	zspages = cs[0].zspages;
+	fpz = cs[0].frames_per_zspage;
+	CU_ASSERT_FATAL(zspages > 2);
+	for (k = 0; k < N; k++)
+		CU_ASSERT_EQUAL(pool_put(p, id[k]), 0);
+	CU_ASSERT_EQUAL(stats_frames(p, &empty), frames);
+	CU_ASSERT_EQUAL(empty, frames);
+	CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
+	CU_ASSERT_EQUAL(resident, frames);
+
+	/*
+	 * The same stores again: no new zspage, and not one new frame (the
+	 * partly touched zspage, emptied last, is taken last), data intact.
+	 */
+	for (k = 0; k < N; k++)
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &id[k], NULL),
+		    0);
+	CU_ASSERT_EQUAL(pool_class_stats(p, cs, 4), 1);
+	CU_ASSERT_EQUAL(cs[0].zspages, zspages);
+	CU_ASSERT_EQUAL(stats_frames(p, &empty), frames);
+	CU_ASSERT_EQUAL(empty, 0);
+	CU_ASSERT(frames < zspages * fpz);
+	for (k = 0; k < N; k++) {
+		CU_ASSERT_EQUAL(pool_load(p, lz4, id[k], out), 0);
+		CU_ASSERT(memcmp(page, out, PG) == 0);
+		CU_ASSERT_EQUAL(pool_put(p, id[k]), 0);
+	}
+
+	/* every emptied zspage was in use since the last trim: none goes */
+	CU_ASSERT_EQUAL(pool_trim(p, false), 0);
+	CU_ASSERT_EQUAL(stats_frames(p, NULL), frames);
+	/* one store takes one back; the next trim gives the rest back */
+	CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &id[0], NULL), 0);
+	frames = stats_frames(p, &empty);
+	CU_ASSERT_EQUAL(pool_trim(p, false), empty);
+	frames = stats_frames(p, &empty);
+	CU_ASSERT(frames > 0 && frames <= fpz);
+	CU_ASSERT_EQUAL(empty, 0);
+	CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
+	CU_ASSERT_EQUAL(resident, frames);
+	CU_ASSERT_EQUAL(pool_put(p, id[0]), 0);
+	CU_ASSERT_EQUAL(pool_trim(p, false), 0);
+	CU_ASSERT_EQUAL(pool_trim(p, false), frames);
+	check_empty(p);
+
+	/* a raw page's frame is kept and taken back too */
+	for (k = 0; k < PG; k++)
+		raw[k] = (uint8_t)rng(&s);
+	CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, raw, &id[0], NULL), 0);
+	CU_ASSERT_EQUAL(pool_put(p, id[0]), 0);
+	CU_ASSERT_EQUAL(stats_frames(p, &empty), 1);
+	CU_ASSERT_EQUAL(empty, 1);
+	raw[0] ^= 0xff;
+	CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, raw, &id[0], NULL), 0);
+	CU_ASSERT_EQUAL(stats_frames(p, &empty), 1);
+	CU_ASSERT_EQUAL(empty, 0);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, id[0], out), 0);
+	CU_ASSERT(memcmp(raw, out, PG) == 0);
+
+	/* compaction gives every kept frame back, moving nothing */
+	for (k = 1; k < N; k++)
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &id[k], NULL),
+		    0);
+	for (k = 0; k < N; k++)
+		CU_ASSERT_EQUAL(pool_put(p, id[k]), 0);
+	frames = stats_frames(p, NULL);
+	CU_ASSERT_EQUAL(pool_compact(p, &zspages), frames);
+	CU_ASSERT_EQUAL(zspages, 0);
 	check_empty(p);
 	pool_destroy(p);
 }
@@ -569,9 +713,9 @@ stress_worker(void *arg)
 }
 
 static void
-test_threads(void)
+threads(bool retain)
 {
-	struct pool	*p = new_pool(512 << 20, 0);
+	struct pool	*p = new_pool_retain(512 << 20, 0, retain);
 	pthread_t	 th[4];
 	struct thr	 t[4];
 	unsigned	 i, compactions = 0;
@@ -582,6 +726,8 @@ test_threads(void)
 	}
 	/* compact while they run, to race moves against loads */
 	for (i = 0; i < 200; i++) {
+		if (retain && i % 2 == 0)
+			pool_trim(p, false);
 		pool_compact(p, NULL);
 		compactions++;
 	}
@@ -593,6 +739,19 @@ test_threads(void)
 	pool_compact(p, NULL);
 	check_empty(p);
 	pool_destroy(p);
+}
+
+static void
+test_threads(void)
+{
+	threads(false);
+}
+
+/* The same, with emptied zspages kept and trimmed under the stores. */
+static void
+test_threads_retain(void)
+{
+	threads(true);
 }
 
 int
@@ -607,8 +766,12 @@ main(void)
 		{ "merge", test_merge },
 		{ "frames count as slots reach them", test_touched_frames },
 		{ "compaction", test_compaction },
+		{ "emptied zspages kept, reused, trimmed", test_retain_empty },
 		{ "random model", test_random_model },
+		{ "random model, emptied zspages kept",
+		    test_random_model_retain },
 		{ "threads", test_threads },
+		{ "threads, emptied zspages kept", test_threads_retain },
 		{ NULL, NULL }
 	};
 	struct codec_spec	 spec = { CODEC_LZ4, 1 };

@@ -241,13 +241,13 @@ ZPOOLD_SOCKET=$zp_tmp/elsewhere ctl 0 status
 
 status_keys="orig_data_size compr_data_size mem_used_total mem_limit
 mem_used_max same_pages pages_compacted huge_pages pages_merged dedup_hits
-dedup_bytes_saved pool_frames meta_bytes objects compr_ratio ratio
+dedup_bytes_saved pool_frames empty_frames meta_bytes objects compr_ratio ratio
 budget_frames accepting default_limit refused_stores codec dedup_mode
 dedup_scope workers clients"
 status_sizes="orig_data_size compr_data_size mem_used_total mem_used_max
 dedup_bytes_saved meta_bytes"
 status_counts="same_pages pages_compacted huge_pages pages_merged dedup_hits
-pool_frames objects budget_frames refused_stores workers clients"
+pool_frames empty_frames objects budget_frames refused_stores workers clients"
 
 ctl 0 status
 # shellcheck disable=SC2086

@@ -701,6 +701,7 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 	out_size(ctl, "dedup_bytes_saved", p->dedup_bytes_saved);
 	/* what the pool is made of */
 	out_u64(ctl, "pool_frames", p->pool_frames);
+	out_u64(ctl, "empty_frames", p->empty_frames);
 	out_size(ctl, "meta_bytes", p->meta_bytes);
 	out_u64(ctl, "objects", p->objects);
 	out_ratio(ctl, "compr_ratio", p->orig_data_size, p->compr_data_size);
