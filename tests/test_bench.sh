@@ -55,7 +55,7 @@ case $json in
 *) fail "pool's last line is not a JSON object: $json" ;;
 esac
 for key in pages orig_bytes compr_bytes mem_used_bytes store_mbps \
-    load_mbps codec_compress_mbps codec_decompress_mbps \
+    store_refill_mbps load_mbps codec_compress_mbps codec_decompress_mbps \
     zram_mem_used_bytes zram_write_mbps zram_read_mbps; do
 	echo "$json" | grep -q "\"$key\":" || fail "JSON lacks $key"
 done

@@ -28,8 +28,8 @@ case $json in
 "{"*"}") ;;
 *) fail "rpc's last line is not a JSON object: $json" ;;
 esac
-for key in store_mbps load_mbps load_p50_us load_p99_us verified_pages \
-    errors codec_compress_mbps codec_decompress_mbps rtt_p50_us \
+for key in store_mbps store_refill_mbps load_mbps load_p50_us load_p99_us \
+    verified_pages errors codec_compress_mbps codec_decompress_mbps rtt_p50_us \
     rtt_same_cpu_p50_us idle_kib_per_client zram_write_mbps; do
 	echo "$json" | grep -q "\"$key\":" || fail "JSON lacks $key"
 done
