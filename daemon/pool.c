@@ -476,20 +476,35 @@ zspage_touched(const struct size_class *c, const struct zspage *z)
 	    POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE);
 }
 
+/*
+ * Caller holds c->lock; the zspage is empty.  Take it from its class and
+ * return its first frame and touched frames: the run is the caller's to
+ * give back with frames_free, with or without the lock.
+ */
+static uint32_t
+zspage_detach(struct pool *p, struct size_class *c, uint32_t zid,
+    unsigned *touched)
+{
+	struct zspage	*z = zspage_at(p, zid);
+	uint32_t	 first = z->first;
+
+	*touched = zspage_touched(c, z);
+	group_unlink(p, c, zid);
+	c->zspages--;
+	c->touched -= *touched;
+	pthread_mutex_lock(&p->objs_lock);
+	chunked_free(&p->zspages, zid, zspage_next);
+	pthread_mutex_unlock(&p->objs_lock);
+	return first;
+}
+
 /* Caller holds c->lock; the zspage is empty. */
 static void
 zspage_free(struct pool *p, struct size_class *c, uint32_t zid)
 {
-	struct zspage	*z = zspage_at(p, zid);
-	uint32_t	 first = z->first;
-	unsigned	 touched = zspage_touched(c, z);
+	unsigned	touched;
+	uint32_t	first = zspage_detach(p, c, zid, &touched);
 
-	group_unlink(p, c, zid);
-	c->zspages--;
-	c->touched -= touched;
-	pthread_mutex_lock(&p->objs_lock);
-	chunked_free(&p->zspages, zid, zspage_next);
-	pthread_mutex_unlock(&p->objs_lock);
 	frames_free(p, first, c->frames, touched);
 }
 
@@ -533,25 +548,30 @@ zspage_reuse(struct pool *p, struct size_class *c)
 }
 
 /*
- * Caller holds c->lock.  Free the emptied zspages that no store took
- * since the last trim (all of them if `all`); returns frames released.
+ * Free the emptied zspages that no store took since the last trim (all of
+ * them if `all`); returns frames released.  Each is punched out with the
+ * class unlocked, so stores to the class wait for none of it.
  */
 static uint64_t
 class_trim(struct pool *p, struct size_class *c, bool all)
 {
-	unsigned	n = all ? c->empty : c->empty_low;
-	uint64_t	freed = 0, touched;
-	uint32_t	zid;
+	uint64_t	freed = 0;
+	uint32_t	first;
+	unsigned	n, touched;
 
-	while (n-- > 0) {
-		zid = c->group[GROUP_EMPTY];
-		touched = zspage_touched(c, zspage_at(p, zid));
-		c->empty--;
+	pthread_mutex_lock(&c->lock);
+	for (n = all ? c->empty : c->empty_low; n > 0 && c->empty > 0; n--) {
+		first = zspage_detach(p, c, c->group[GROUP_EMPTY], &touched);
+		if (--c->empty < c->empty_low)
+			c->empty_low = c->empty;
 		ATOMIC_SUB(&p->empty_frames, touched);
-		zspage_free(p, c, zid);
+		pthread_mutex_unlock(&c->lock);
+		frames_free(p, first, c->frames, touched);
 		freed += touched;
+		pthread_mutex_lock(&c->lock);
 	}
 	c->empty_low = c->empty;
+	pthread_mutex_unlock(&c->lock);
 	return freed;
 }
 
@@ -1418,9 +1438,7 @@ class_compact(struct pool *p, struct size_class *c, uint64_t *moved)
 	uint64_t	freed, need;
 	uint32_t	src;
 
-	pthread_mutex_lock(&c->lock);
 	freed = class_trim(p, c, true);
-	pthread_mutex_unlock(&c->lock);
 	if (c == &p->class[HUGE_CLASS])
 		return freed;	/* one object a zspage: nothing to move */
 	for (;;) {
@@ -1455,16 +1473,11 @@ pool_compact(struct pool *p, uint64_t *moved)
 uint64_t
 pool_trim(struct pool *p, bool all)
 {
-	struct size_class	*c;
-	uint64_t		 freed = 0;
-	unsigned		 i;
+	uint64_t	freed = 0;
+	unsigned	i;
 
-	for (i = 0; i < POOL_NR_CLASSES; i++) {
-		c = &p->class[i];
-		pthread_mutex_lock(&c->lock);
-		freed += class_trim(p, c, all);
-		pthread_mutex_unlock(&c->lock);
-	}
+	for (i = 0; i < POOL_NR_CLASSES; i++)
+		freed += class_trim(p, &p->class[i], all);
 	return freed;
 }
 
