@@ -378,11 +378,12 @@ frames_free(struct pool *p, uint32_t first, unsigned n, unsigned touched)
 		(void)fallocate(p->fd, FALLOC_FL_PUNCH_HOLE |
 		    FALLOC_FL_KEEP_SIZE, (off_t)first * POOL_PAGE_SIZE,
 		    (off_t)touched * POOL_PAGE_SIZE);
+	/* Uncounted before anyone can take the run and count it again. */
+	ATOMIC_SUB(&p->frames, touched);
 	pthread_mutex_lock(&p->frames_lock);
 	p->frame_map[first] = p->free_runs[n];
 	p->free_runs[n] = first;
 	pthread_mutex_unlock(&p->frames_lock);
-	ATOMIC_SUB(&p->frames, touched);
 }
 
 /* --- zspages ----------------------------------------------------------- */
@@ -949,7 +950,19 @@ store_bytes(struct pool *p, const void *data, unsigned len, uint32_t *id)
 		return -ENOMEM;
 	o = obj_at(p, nid);
 	pthread_mutex_lock(&c->lock);
-	if ((a = slot_alloc(p, c, cls, nid)) == NULL) {
+	a = slot_alloc(p, c, cls, nid);
+	if (a == NULL && ATOMIC_LOAD(&p->empty_frames) != 0) {
+		/*
+		 * The arena is full, maybe of other classes' emptied
+		 * zspages: give them back (no class lock may be held
+		 * while taking the others') and try once more.
+		 */
+		pthread_mutex_unlock(&c->lock);
+		pool_trim(p, true);
+		pthread_mutex_lock(&c->lock);
+		a = slot_alloc(p, c, cls, nid);
+	}
+	if (a == NULL) {
 		pthread_mutex_unlock(&c->lock);
 		pthread_mutex_lock(&p->objs_lock);
 		chunked_free(&p->objs, nid, obj_next);

@@ -273,6 +273,46 @@ test_arena_exhaustion(void)
 	pool_destroy(p);
 }
 
+/*
+ * A full arena whose frames all wait in emptied zspages of one class: a
+ * store to another class gets them back, not -ENOSPC.
+ */
+static void
+test_arena_full_of_emptied(void)
+{
+	struct pool		*p = new_pool_retain(64 * PG, 1, true);
+	struct pool_stats	 st;
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 ids[64];
+	unsigned		 i;
+
+	for (i = 0; i < 64; i++) {
+		make_page(page, i, PG);		/* raw: one frame each */
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &ids[i], NULL),
+		    0);
+	}
+	make_page(page, 64, PG);
+	CU_ASSERT_EQUAL(pool_store(p, lz4, page, &ids[0], NULL), -ENOSPC);
+	for (i = 0; i < 64; i++)
+		CU_ASSERT_EQUAL(pool_put(p, ids[i]), 0);
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.empty_frames, 64);
+	for (i = 0; i < 64; i++) {
+		make_page(page, i, 2000);	/* compressed: another class */
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &ids[i], NULL),
+		    0);
+	}
+	for (i = 0; i < 64; i++) {
+		make_page(page, i, 2000);
+		CU_ASSERT_EQUAL(pool_load(p, lz4, ids[i], out), 0);
+		CU_ASSERT(memcmp(page, out, PG) == 0);
+		CU_ASSERT_EQUAL(pool_put(p, ids[i]), 0);
+	}
+	CU_ASSERT(pool_compact(p, NULL) > 0);
+	check_empty(p);
+	pool_destroy(p);
+}
+
 struct model_obj {
 	uint32_t	id;
 	uint64_t	seed;
@@ -763,6 +803,7 @@ main(void)
 		{ "same-filled and huge", test_same_and_huge },
 		{ "bad ids change nothing", test_bad_ids },
 		{ "arena exhaustion", test_arena_exhaustion },
+		{ "arena full of emptied zspages", test_arena_full_of_emptied },
 		{ "merge", test_merge },
 		{ "frames count as slots reach them", test_touched_frames },
 		{ "compaction", test_compaction },
