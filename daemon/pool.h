@@ -163,7 +163,8 @@ uint64_t	 pool_compact(struct pool *p, uint64_t *moved);
 /*
  * Give back the frames of emptied zspages (retain_empty) that no store has
  * taken since the previous call -- every one if `all`.  Called every T
- * seconds, it keeps an unused frame at most 2T.  Returns frames released.
+ * seconds, it keeps an unused frame about 2T at most.  Returns frames
+ * released.
  */
 uint64_t	 pool_trim(struct pool *p, bool all);
 
