@@ -1067,7 +1067,7 @@ zpc_staging(struct zp_client *c, int *memfd)
 static int
 zpc_dial(struct zp_client *c, const char *path)
 {
-	int	fd = wire_dial(path);
+	int	fd = wire_dial(path, 0);
 
 	if (fd >= 0) {
 		c->fd = fd;

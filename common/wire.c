@@ -4,6 +4,7 @@
  */
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -186,9 +187,10 @@ wire_body_name(const wire_frame *f)
 }
 
 int
-wire_dial(const char *path)
+wire_dial(const char *path, unsigned timeout_s)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct timeval		tv = { .tv_sec = timeout_s };
 	size_t			len = strlen(path);
 	int			fd, rc;
 
@@ -197,12 +199,15 @@ wire_dial(const char *path)
 	memcpy(sun.sun_path, path, len);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -errno;
-	while (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		if (errno == EINTR)
-			continue;
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
+	if (timeout_s != 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    sizeof tv) == -1)
+		goto fail;
+	while (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		if (errno != EINTR)
+			goto fail;
 	return fd;
+fail:
+	rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+	close(fd);
+	return rc;
 }

@@ -55,9 +55,12 @@ const char	*wire_body_name(const wire_frame *f);
 
 /*
  * Connect a stream socket (close-on-exec) to the Unix socket at path.
- * Returns the fd, or -errno: -ENAMETOOLONG when path does not fit in a
- * sockaddr_un, else what socket() or connect() said.
+ * With timeout_s > 0, sends on it (and a connect that waits for room in a
+ * full backlog) give up after that many seconds (SO_SNDTIMEO).  Returns
+ * the fd, or -errno: -ENAMETOOLONG when path does not fit in a
+ * sockaddr_un, -ETIMEDOUT when the connect timed out, else what socket(),
+ * setsockopt() or connect() said.
  */
-int		 wire_dial(const char *path);
+int		 wire_dial(const char *path, unsigned timeout_s);
 
 #endif /* ZP_WIRE_H */

@@ -204,7 +204,7 @@ raw_open(struct raw *r, const char *path, const char *name, uint32_t slots)
 	memset(r, 0, sizeof *r);
 	r->fd = -1;
 	r->next_id = 100;
-	if ((rc = wire_dial(path)) < 0)
+	if ((rc = wire_dial(path, 0)) < 0)
 		return rc;
 	r->fd = rc;
 	if (slots != 0) {

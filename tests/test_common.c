@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cutest.h"
@@ -593,37 +594,59 @@ test_wire_stream(void)
 	CU_ASSERT(id == 21);
 }
 
-/* Dialling: a listener answers, a missing one and an overlong path fail. */
+/*
+ * Dialling: a listener answers, a missing one and an overlong path fail,
+ * a full backlog times out.
+ */
 static void
 test_wire_dial(void)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
 	char			dir[] = "/tmp/zp-dial-XXXXXX", path[300];
+	time_t			t0;
 	int			lfd, fd;
 
 	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof path, "%s/s", dir);
-	CU_ASSERT(wire_dial(path) == -ENOENT);
+	CU_ASSERT(wire_dial(path, 0) == -ENOENT);
 
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	CU_ASSERT_FATAL(lfd >= 0);
 	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sun, sizeof sun) == 0);
 	CU_ASSERT_FATAL(listen(lfd, 4) == 0);
-	fd = wire_dial(path);
+	fd = wire_dial(path, 0);
 	CU_ASSERT(fd >= 0);
 	if (fd >= 0)
 		close(fd);
 	close(lfd);
 	/* Bound but no longer listening: refused, not hung. */
-	CU_ASSERT(wire_dial(path) == -ECONNREFUSED);
+	CU_ASSERT(wire_dial(path, 0) == -ECONNREFUSED);
+	unlink(path);
+
+	/*
+	 * A listener that never accepts, its backlog full after one: the
+	 * next dial waits for room, until its timeout.
+	 */
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sun, sizeof sun) == 0);
+	CU_ASSERT_FATAL(listen(lfd, 0) == 0);
+	fd = wire_dial(path, 1);
+	CU_ASSERT(fd >= 0);
+	t0 = time(NULL);
+	CU_ASSERT(wire_dial(path, 1) == -ETIMEDOUT);
+	CU_ASSERT(time(NULL) - t0 <= 3);
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
 	unlink(path);
 	rmdir(dir);
 
 	memset(path, 'p', sizeof path - 1);
 	path[0] = '/';
 	path[sizeof path - 1] = '\0';
-	CU_ASSERT(wire_dial(path) == -ENAMETOOLONG);
+	CU_ASSERT(wire_dial(path, 0) == -ENAMETOOLONG);
 }
 
 int

@@ -465,7 +465,7 @@ test_garbage(void)
 	raw_close(&r);
 
 	/* Instead of a hello. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_EQUAL(raw_send(fd, junk, sizeof junk, NULL, 0), 0);
 	assert_refused(fd, ZP_EPROTO);
 	close(fd);
@@ -494,7 +494,7 @@ test_truncated(void)
 	raw_close(&r);
 
 	/* A hello cut short. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	put_len(buf, 40);
 	CU_ASSERT_EQUAL(raw_send(fd, buf, 10, NULL, 0), 0);
 	usleep(50000);
@@ -520,7 +520,7 @@ test_oversized(void)
 		raw_close(&r);
 	}
 	/* A hello longer than any hello. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	put_len(hdr, WIRE_FRAME_MAX);
 	CU_ASSERT_EQUAL(raw_send(fd, hdr, 4, NULL, 0), 0);
 	assert_dropped(fd);
@@ -662,7 +662,7 @@ test_bad_hello(void)
 	int	fd, mfd, fds[2];
 
 	/* Unsealed memfd. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_FATAL((mfd = raw_memfd(16 * 4096, false)) >= 0);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, "unsealed",
 	    16, &mfd, 1), 0);
@@ -671,7 +671,7 @@ test_bad_hello(void)
 	close(fd);
 
 	/* Sealed, but shorter than its slots. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_FATAL((mfd = raw_memfd(15 * 4096, true)) >= 0);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, "short",
 	    16, &mfd, 1), 0);
@@ -680,7 +680,7 @@ test_bad_hello(void)
 	close(fd);
 
 	/* Not a memfd at all: a pipe. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_FATAL(pipe(fds) == 0);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, "pipe",
 	    16, fds, 1), 0);
@@ -690,7 +690,7 @@ test_bad_hello(void)
 	close(fd);
 
 	/* Two fds. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	fds[0] = raw_memfd(16 * 4096, true);
 	fds[1] = raw_memfd(16 * 4096, true);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, "two", 16,
@@ -701,19 +701,19 @@ test_bad_hello(void)
 	close(fd);
 
 	/* Slots but no memfd; an fd but no slots; too many slots. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, "nofd", 16,
 	    NULL, 0), 0);
 	assert_refused(fd, ZP_EINVAL);
 	close(fd);
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	mfd = raw_memfd(4096, true);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, "fd0", 0,
 	    &mfd, 1), 0);
 	close(mfd);
 	assert_refused(fd, ZP_EINVAL);
 	close(fd);
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	mfd = raw_memfd(4097 * 4096, true);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, "big", 4097,
 	    &mfd, 1), 0);
@@ -722,7 +722,7 @@ test_bad_hello(void)
 	close(fd);
 
 	/* Another protocol version. */
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION + 1, "v2", 0,
 	    NULL, 0), 0);
 	assert_refused(fd, ZP_EPROTO);
@@ -734,7 +734,7 @@ test_bad_hello(void)
 
 		memset(name, 'n', sizeof name - 1);
 		name[sizeof name - 1] = '\0';
-		CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+		CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 		CU_ASSERT_EQUAL(raw_send_hello(fd, ZP_PROTOCOL_VERSION, name,
 		    0, NULL, 0), 0);
 		assert_refused(fd, ZP_EPROTO);
@@ -1088,7 +1088,7 @@ test_uid_cap(void)
 	/* adm holds one connection already. */
 	for (i = 0; i < MAX_PER_UID - 1; i++)
 		CU_ASSERT_EQUAL_FATAL(raw_open(&r[i], sock, "many", 0), 0);
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_EQUAL_FATAL(raw_read_frame(fd, RAW_TIMEOUT_MS, &f), 0);
 	CU_ASSERT_EQUAL(f->body_case, ZPOOL__FRAME__BODY_ERROR);
 	if (f->body_case == ZPOOL__FRAME__BODY_ERROR)
@@ -1098,7 +1098,7 @@ test_uid_cap(void)
 	/* Idle connections that never say hello count too. */
 	raw_close(&r[0]);
 	usleep(100000);
-	CU_ASSERT_FATAL((fd = wire_dial(sock)) >= 0);
+	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_EQUAL(raw_open(&r[0], sock, "one-too-many", 0), ZP_EBUSY);
 	close(fd);
 	for (i = 1; i < MAX_PER_UID - 1; i++)

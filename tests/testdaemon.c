@@ -19,7 +19,7 @@
 static bool
 accepts(const char *path)
 {
-	int	fd = wire_dial(path);
+	int	fd = wire_dial(path, 0);
 
 	if (fd < 0)
 		return false;

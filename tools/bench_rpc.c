@@ -229,7 +229,7 @@ find_zpoold(const struct rpc_opts *o, char *path, size_t len)
 static bool
 socket_accepts(const char *path)
 {
-	int	fd = wire_dial(path);
+	int	fd = wire_dial(path, 0);
 
 	if (fd < 0)
 		return false;
@@ -344,7 +344,7 @@ peer_pid(const char *path)
 	pid_t		pid = -1;
 	int		fd;
 
-	if ((fd = wire_dial(path)) < 0)
+	if ((fd = wire_dial(path, 0)) < 0)
 		return -1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
 		pid = cr.pid;

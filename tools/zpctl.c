@@ -21,7 +21,6 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -524,37 +523,26 @@ ctl_exchange(struct ctl *ctl, wire_frame *req, uint64_t id,
 	return CTL_EXIT_OK;
 }
 
+/*
+ * Sends (and a connect that waits for room in a full backlog) give up
+ * after the timeout (wire_dial); reads poll to the deadline.
+ */
 static int
 ctl_connect(struct ctl *ctl)
 {
-	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
-	struct timeval		 tv = { .tv_sec = ctl->timeout };
-	const char		*path = zp_socket_path(ctl->socket);
-
-	if (strlen(path) >= sizeof sun.sun_path)
-		return ctl_bad_usage(ctl, "socket path too long: %s", path);
-	memcpy(sun.sun_path, path, strlen(path) + 1);
+	const char	*path = zp_socket_path(ctl->socket);
+	int		 fd;
 
 	clock_gettime(CLOCK_MONOTONIC, &ctl->deadline);
 	ctl->deadline.tv_sec += ctl->timeout;
-	if ((ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		ctl_warnx(ctl, "socket: %s", strerror(errno));
-		return CTL_EXIT_CONNECT;
-	}
-	/*
-	 * Sends (and a connect that waits for room in a full backlog) give
-	 * up after the timeout with EAGAIN; reads poll to the deadline.
-	 */
-	if (setsockopt(ctl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) ==
-	    -1) {
-		ctl_warnx(ctl, "setsockopt: %s", strerror(errno));
-		return CTL_EXIT_CONNECT;
-	}
-	if (connect(ctl->fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+	if ((fd = wire_dial(path, ctl->timeout)) == -ENAMETOOLONG)
+		return ctl_bad_usage(ctl, "socket path too long: %s", path);
+	if (fd < 0) {
 		ctl_warnx(ctl, "cannot connect to %s: %s", path,
-		    errno == EAGAIN ? "timed out" : strerror(errno));
+		    fd == -ETIMEDOUT ? "timed out" : strerror(-fd));
 		return CTL_EXIT_CONNECT;
 	}
+	ctl->fd = fd;
 	return CTL_EXIT_OK;
 }
 
