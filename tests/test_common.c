@@ -594,6 +594,21 @@ test_wire_stream(void)
 	CU_ASSERT(id == 21);
 }
 
+/* A Unix socket listening at path that never accepts. */
+static int
+listener(const char *path, int backlog)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	int			lfd;
+
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sun, sizeof sun) == 0);
+	CU_ASSERT_FATAL(listen(lfd, backlog) == 0);
+	return lfd;
+}
+
 /*
  * Dialling: a listener answers, a missing one and an overlong path fail,
  * a full backlog times out.
@@ -601,20 +616,15 @@ test_wire_stream(void)
 static void
 test_wire_dial(void)
 {
-	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	char			dir[] = "/tmp/zp-dial-XXXXXX", path[300];
-	time_t			t0;
-	int			lfd, fd;
+	char	dir[] = "/tmp/zp-dial-XXXXXX", path[300];
+	time_t	t0;
+	int	lfd, fd;
 
 	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof path, "%s/s", dir);
 	CU_ASSERT(wire_dial(path, 0) == -ENOENT);
 
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CU_ASSERT_FATAL(lfd >= 0);
-	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sun, sizeof sun) == 0);
-	CU_ASSERT_FATAL(listen(lfd, 4) == 0);
+	lfd = listener(path, 4);
 	fd = wire_dial(path, 0);
 	CU_ASSERT(fd >= 0);
 	if (fd >= 0)
@@ -624,14 +634,8 @@ test_wire_dial(void)
 	CU_ASSERT(wire_dial(path, 0) == -ECONNREFUSED);
 	unlink(path);
 
-	/*
-	 * A listener that never accepts, its backlog full after one: the
-	 * next dial waits for room, until its timeout.
-	 */
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CU_ASSERT_FATAL(lfd >= 0);
-	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sun, sizeof sun) == 0);
-	CU_ASSERT_FATAL(listen(lfd, 0) == 0);
+	/* A backlog full after one: the next dial waits, until its timeout. */
+	lfd = listener(path, 0);
 	fd = wire_dial(path, 1);
 	CU_ASSERT(fd >= 0);
 	t0 = time(NULL);
