@@ -185,7 +185,13 @@ run_job(struct worker *w, struct job *job)
 		unpin_load(w->zd, job);
 		break;
 	case JOB_RELEASE:
+		/*
+		 * What a departing client held is not churn that its next
+		 * stores will take back: the zspages it emptied go at once
+		 * (and whatever else is kept at this moment with them).
+		 */
 		store_release_table(w->zd, job->c, &job->table);
+		job->released = pool_trim(w->zd->pool, true);
 		break;
 	case JOB_MERGE:
 	case JOB_BUDGET:

@@ -483,6 +483,30 @@ test_emptied_zspages(void)
 	stop();
 }
 
+/* A client that leaves gives its emptied zspages back at once, no trim. */
+static void
+test_leaving_client(void)
+{
+	static const char *const args[] = { "--compact_interval=0",
+	    "--trim_interval=3600", NULL };
+	zp_client		*c;
+	zp_handle		*h = calloc(N, sizeof *h);
+	uint8_t			*v = pages(70000, N);
+
+	CU_ASSERT_FATAL(start(args) == 0);
+	CU_ASSERT_FATAL((c = connect_named("leaving")) != NULL);
+	CU_ASSERT_EQUAL_FATAL(zp_store_batch(c, v, N, h, NULL), N);
+	/* freed while connected: kept */
+	CU_ASSERT_EQUAL(zp_free_batch(c, h, N / 2, NULL), N / 2);
+	CU_ASSERT(POOL_FIGURE(empty_frames) > 0);
+	/* the rest go with the client, and every frame with them */
+	zp_close(c);
+	CU_ASSERT(frames_gone());
+	free(v);
+	free(h);
+	stop();
+}
+
 /* Dedup off, then merge: the duplicates go, every page still loads. */
 static void
 test_merge_on_demand(void)
@@ -533,6 +557,7 @@ main(void)
 		{ "global budget and threshold", test_global_budget },
 		{ "lowered budget is met", test_budget_lowered },
 		{ "emptied zspages kept, then given back", test_emptied_zspages },
+		{ "a client that leaves gives them back", test_leaving_client },
 		{ "dedup off, then merge", test_merge_on_demand },
 		{ NULL, NULL }
 	};
