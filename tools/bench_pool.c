@@ -158,7 +158,7 @@ worker_free(struct worker *w)
 }
 
 /*
- * Store, load; thread 0 reads the figures once every thread has stored;
+ * Store, load; thread 0 reads the figures once every thread has loaded;
  * free, store again into the emptied zspages (timed), load.  Every
  * thread reaches every barrier, even without a context.
  */

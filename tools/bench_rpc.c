@@ -48,7 +48,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -679,6 +678,9 @@ thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The timed phases of a client, in order. */
+enum phase { PHASE_STORE, PHASE_LOAD, PHASE_REFILL, NPHASES };
+
 /* One timed phase of one client. */
 struct phase_time {
 	uint64_t	t0, t1;
@@ -688,7 +690,7 @@ struct phase_time {
 
 /* One client's run, in memory shared with the parent. */
 struct client_result {
-	struct phase_time store, load, refill;
+	struct phase_time phase[NPHASES];
 	uint64_t	pages;
 	uint64_t	verified;	/* stored, loaded and equal */
 	uint64_t	free_errors;	/* failed frees, pages left behind */
@@ -781,7 +783,7 @@ client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
 	size_t	i, k, j;
 	int	rc;
 
-	phase_begin(&cx->res->load);
+	phase_begin(&cx->res->phase[PHASE_LOAD]);
 	for (i = 0; i < cx->n; i += k) {
 		k = cx->n - i < cx->o->batch ? cx->n - i : cx->o->batch;
 		rc = zp_load_batch(zc, h + i, k, out + i * (size_t)PAGE_SIZE_4K,
@@ -792,7 +794,7 @@ client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
 			client_fail(cx->res, "zp_load_batch", rc);
 		}
 	}
-	phase_end(&cx->res->load);
+	phase_end(&cx->res->phase[PHASE_LOAD]);
 	/* A last byte, not waited on: the parent reads the daemon's CPU
 	   time before we verify. */
 	write_full(cx->ready_w, &cx->index, 1);
@@ -877,7 +879,8 @@ client_main(const struct client_ctx *cx)
 	    cx->n * (size_t)PAGE_SIZE_4K);
 	barrier(cx, cx->go_store_r);
 	if (zc != NULL)
-		client_store(cx, zc, h, results, &cx->res->store);
+		client_store(cx, zc, h, results,
+		    &cx->res->phase[PHASE_STORE]);
 	barrier(cx, cx->go_load_r);
 	if (zc == NULL) {
 		write_full(cx->ready_w, &cx->index, 1);
@@ -886,7 +889,7 @@ client_main(const struct client_ctx *cx)
 	client_load(cx, zc, h, out, results);
 	client_free(cx, zc, h, results);
 	barrier(cx, cx->go_refill_r);
-	client_store(cx, zc, h, results, &cx->res->refill);
+	client_store(cx, zc, h, results, &cx->res->phase[PHASE_REFILL]);
 	write_full(cx->ready_w, &cx->index, 1);
 	client_free(cx, zc, h, results);
 	zp_close(zc);
@@ -980,8 +983,8 @@ phase_cpu(struct phase_cpu *pc, const struct cpu_snap *a,
  * MB/s, and its CPU a page between the daemon snapshots a and b.
  */
 static double
-phase_collect(const struct client_result *res, unsigned n,
-    size_t offset, const struct corpus *c, const struct cpu_snap *a,
+phase_collect(const struct client_result *res, unsigned n, enum phase ph,
+    const struct corpus *c, const struct cpu_snap *a,
     const struct cpu_snap *b, struct phase_cpu *pc)
 {
 	const struct phase_time	*pt;
@@ -989,8 +992,7 @@ phase_collect(const struct client_result *res, unsigned n,
 	unsigned		 i;
 
 	for (i = 0; i < n; i++) {
-		pt = (const struct phase_time *)((const char *)&res[i] +
-		    offset);
+		pt = &res[i].phase[ph];
 		if (pt->timed) {
 			t0 = pt->t0 < t0 ? pt->t0 : t0;
 			t1 = pt->t1 > t1 ? pt->t1 : t1;
@@ -1023,15 +1025,12 @@ tput_collect(const struct rpc_opts *o, const struct corpus *c,
 			snprintf(run->failed, sizeof run->failed,
 			    "client %u died of a signal", i);
 	}
-	run->store_mbps = phase_collect(res, o->clients,
-	    offsetof(struct client_result, store), c, &cpu[0], &cpu[1],
-	    &run->store_cpu);
-	run->load_mbps = phase_collect(res, o->clients,
-	    offsetof(struct client_result, load), c, &cpu[1], &cpu[2],
-	    &run->load_cpu);
-	run->refill_mbps = phase_collect(res, o->clients,
-	    offsetof(struct client_result, refill), c, &cpu[3], &cpu[4],
-	    &run->refill_cpu);
+	run->store_mbps = phase_collect(res, o->clients, PHASE_STORE, c,
+	    &cpu[0], &cpu[1], &run->store_cpu);
+	run->load_mbps = phase_collect(res, o->clients, PHASE_LOAD, c,
+	    &cpu[1], &cpu[2], &run->load_cpu);
+	run->refill_mbps = phase_collect(res, o->clients, PHASE_REFILL, c,
+	    &cpu[3], &cpu[4], &run->refill_cpu);
 }
 
 static void
