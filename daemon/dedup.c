@@ -131,6 +131,9 @@ dedup_create(struct pool *pool, enum dedup_mode mode)
 	struct dedup		*d;
 	pthread_rwlockattr_t	 attr;
 
+	/* the index lives in the pool's caller words */
+	if (mode == DEDUP_INLINE && !pool_has_caller_words(pool))
+		return NULL;
 	if ((d = calloc(1, sizeof *d)) == NULL)
 		return NULL;
 	d->pool = pool;

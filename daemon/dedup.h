@@ -37,6 +37,10 @@ struct dedup_stats {
 	uint64_t	meta_bytes;	/* index memory */
 };
 
+/*
+ * NULL when out of memory, or for DEDUP_INLINE on a pool made without
+ * `caller_words` (the index keeps its chains and hashes there).
+ */
 struct dedup	*dedup_create(struct pool *pool, enum dedup_mode mode);
 void		 dedup_destroy(struct dedup *d);
 

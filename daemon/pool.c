@@ -29,9 +29,10 @@
  * no clock per zspage); compaction gives back all of them.  Their frames
  * count in `frames` and in mem_used_total.
  *
- * Metadata.  Object records (16 bytes) and zspage descriptors (24 bytes)
- * live in chunked tables that never move, so a reader may index them
- * without the lock that guards their free lists.  frame_map[f] names the
+ * Metadata.  Object records (8 bytes, 16 with the caller's words),
+ * zspage descriptors (24 bytes) and same-filled words (8 bytes) live in
+ * chunked tables that never move, so a reader may index them without the
+ * lock that guards their free lists.  frame_map[f] names the
  * zspage owning frame f, or chains free runs of frames.  All of it is
  * counted in mem_used_total at its high-water mark, rounded to pages.
  *
@@ -40,7 +41,8 @@
  *                object in them (compaction rewrites loc under it; loads
  *                read the slot under it)
  *   frames_lock  the frame allocator and frame_map
- *   objs_lock    the free list of object records and zspage descriptors
+ *   objs_lock    the free lists of object records, zspage descriptors
+ *                and same-filled words
  *   merge_lock   (rwlock) reference counts taken shared by get/put,
  *                exclusively by pool_merge, which moves counts between
  *                objects; held outside every other lock
@@ -78,7 +80,7 @@
 #define MAX_CHUNKS		(1u << (30 - CHUNK_SHIFT))	/* ids fit loc */
 
 #define LOC_MASK		0x3fffffffu
-#define OBJ_SAME		0x40000000u	/* no slot: link, aux: the word */
+#define OBJ_SAME		0x40000000u	/* no slot: loc is the word's id */
 #define OBJ_ALIAS		0x80000000u	/* merged: loc is the target id */
 #define REFS_SHIFT		13		/* size: 0..4096 in 13 bits */
 #define REFS_ONE		(1u << REFS_SHIFT)
@@ -87,20 +89,28 @@
 _Static_assert(REFS_MAX == POOL_REFS_MAX, "pool.h's POOL_REFS_MAX");
 
 /*
- * 16 bytes.  Packed so that metadata stays under 24 bytes a stored page;
- * the price is a 16 GiB arena (30 bits of 16-byte units) and at most
- * 2^19 - 1 pages sharing one object (dedup then stores a new copy).
+ * 8 bytes, the most per-page memory the pool has: packed, at the price of
+ * a 16 GiB arena (30 bits of 16-byte units) and at most 2^19 - 1 pages
+ * sharing one object (dedup then stores a new copy).  A pool made with
+ * `caller_words` follows each record with two words of the caller's
+ * (struct caller_words), so that a pool without dedup does not pay for
+ * dedup's index.  A same-filled word other than 0 lives in a table of
+ * its own (`words`): 8 bytes more, for 2% of pages at most in a usual
+ * process.
  */
 struct pool_obj {
-	uint32_t	loc;	/* flags | slot offset / 16, or alias target */
-	uint32_t	link;	/* free list when free; the caller's chain when
-				   live; low half of a same-filled word */
-	uint32_t	aux;	/* the caller's (dedup keeps the hash here);
-				   high half of a same-filled word */
+	uint32_t	loc;	/* flags | slot offset / 16, alias target, or
+				   same-filled word's id (0: the word 0);
+				   free list when free */
 	uint32_t	rs;	/* refs << 13 | stored size.  refs 0: free.  A
 				   data object counts every page reading its
 				   bytes, through aliases too; an alias counts
 				   its own */
+};
+
+struct caller_words {
+	uint32_t	link;
+	uint32_t	aux;
 };
 
 static inline uint32_t
@@ -195,6 +205,7 @@ struct pool {
 	pthread_rwlock_t merge_lock;
 	struct chunked	 objs;
 	struct chunked	 zspages;
+	struct chunked	 words;		/* same-filled words other than 0 */
 
 	/* counters (atomics) */
 	uint64_t	 objects;
@@ -255,7 +266,13 @@ chunked_free(struct chunked *t, uint32_t id, uint32_t *(*next_of)(void *))
 static uint32_t *
 obj_next(void *o)
 {
-	return &((struct pool_obj *)o)->link;
+	return &((struct pool_obj *)o)->loc;
+}
+
+static uint32_t *
+word_next(void *w)
+{
+	return w;
 }
 
 static uint32_t *
@@ -305,7 +322,6 @@ obj_release(struct pool *p, uint32_t id)
 	struct pool_obj	*o = obj_at(p, id);
 
 	__atomic_store_n(&o->rs, 0, __ATOMIC_RELEASE);
-	o->loc = 0;
 	pthread_mutex_lock(&p->objs_lock);
 	chunked_free(&p->objs, id, obj_next);
 	pthread_mutex_unlock(&p->objs_lock);
@@ -318,8 +334,9 @@ pool_meta_bytes(struct pool *p)
 {
 	uint64_t	b;
 
-	b = (uint64_t)ATOMIC_LOAD(&p->objs.hiwater) * sizeof(struct pool_obj);
+	b = (uint64_t)ATOMIC_LOAD(&p->objs.hiwater) * p->objs.elem;
 	b += (uint64_t)ATOMIC_LOAD(&p->zspages.hiwater) * sizeof(struct zspage);
+	b += (uint64_t)ATOMIC_LOAD(&p->words.hiwater) * sizeof(uint64_t);
 	b += (uint64_t)ATOMIC_LOAD(&p->bump) * sizeof(uint32_t);
 	return (b + POOL_PAGE_SIZE - 1) & ~(uint64_t)(POOL_PAGE_SIZE - 1);
 }
@@ -842,10 +859,13 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	p->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
 	    DEFAULT_HUGE_THRESHOLD;
 	p->retain = cfg->retain_empty;
-	p->objs.elem = sizeof(struct pool_obj);
+	p->objs.elem = sizeof(struct pool_obj) +
+	    (cfg->caller_words ? sizeof(struct caller_words) : 0);
 	p->objs.hiwater = 1;
 	p->zspages.elem = sizeof(struct zspage);
 	p->zspages.hiwater = 1;
+	p->words.elem = sizeof(uint64_t);
+	p->words.hiwater = 1;
 	pthread_mutex_init(&p->frames_lock, NULL);
 	pthread_mutex_init(&p->objs_lock, NULL);
 	pthread_rwlock_init(&p->merge_lock, NULL);
@@ -904,6 +924,7 @@ pool_destroy(struct pool *p)
 	for (i = 0; i < MAX_CHUNKS; i++) {
 		free(p->objs.chunk[i]);
 		free(p->zspages.chunk[i]);
+		free(p->words.chunk[i]);
 	}
 	for (i = 0; i < POOL_NR_CLASSES; i++)
 		pthread_mutex_destroy(&p->class[i].lock);
@@ -915,18 +936,54 @@ pool_destroy(struct pool *p)
 
 /* --- store / load / free ----------------------------------------------- */
 
+/* A same-filled word's id: 0 for the word 0, which takes no entry. */
+static int
+word_alloc(struct pool *p, uint64_t word, uint32_t *wid)
+{
+	*wid = 0;
+	if (word == 0)
+		return 0;
+	pthread_mutex_lock(&p->objs_lock);
+	*wid = chunked_alloc(&p->words, word_next);
+	pthread_mutex_unlock(&p->objs_lock);
+	if (*wid == 0)
+		return -ENOMEM;
+	*(uint64_t *)chunked_at(&p->words, *wid) = word;
+	return 0;
+}
+
+static void
+word_release(struct pool *p, uint32_t wid)
+{
+	if (wid == 0)
+		return;
+	pthread_mutex_lock(&p->objs_lock);
+	chunked_free(&p->words, wid, word_next);
+	pthread_mutex_unlock(&p->objs_lock);
+}
+
+static uint64_t
+same_word(const struct pool *p, const struct pool_obj *o)
+{
+	uint32_t	wid = obj_loc(o);
+
+	return wid == 0 ? 0 : *(const uint64_t *)chunked_at(&p->words, wid);
+}
+
 static int
 store_same(struct pool *p, uint64_t word, uint32_t *id)
 {
 	struct pool_obj	*o;
-	uint32_t	 nid;
+	uint32_t	 nid, wid;
 
 	if ((nid = obj_alloc(p)) == 0)
 		return -ENOMEM;
+	if (word_alloc(p, word, &wid) != 0) {
+		obj_release(p, nid);
+		return -ENOMEM;
+	}
 	o = obj_at(p, nid);
-	o->link = (uint32_t)word;
-	o->aux = (uint32_t)(word >> 32);
-	obj_set_loc(o, OBJ_SAME, 0);
+	obj_set_loc(o, OBJ_SAME, wid);
 	obj_publish(o, 0);
 	ATOMIC_ADD(&p->objects, 1);
 	ATOMIC_ADD(&p->same_pages, 1);
@@ -1052,7 +1109,6 @@ with_bytes(struct pool *p, uint32_t id,
 {
 	struct pool_obj		*o;
 	struct size_class	*c;
-	uint64_t		 word;
 	uint8_t			 page[POOL_PAGE_SIZE];
 	unsigned		 cls;
 	int			 r;
@@ -1061,8 +1117,7 @@ again:
 	if ((o = obj_data(p, id, NULL)) == NULL)
 		return -ENOENT;
 	if (obj_flags(o) & OBJ_SAME) {
-		word = (uint64_t)o->aux << 32 | o->link;
-		page_fill(page, word);
+		page_fill(page, same_word(p, o));
 		return fn(page, POOL_PAGE_SIZE, arg);
 	}
 	cls = class_of(p, obj_size(o));
@@ -1205,6 +1260,7 @@ obj_destroy(struct pool *p, uint32_t id, struct pool_obj *o)
 	ATOMIC_SUB(&p->objects, 1);
 	if (obj_flags(o) & OBJ_SAME) {
 		ATOMIC_SUB(&p->same_pages, 1);
+		word_release(p, obj_loc(o));
 		obj_release(p, id);
 		return;
 	}
@@ -1345,16 +1401,28 @@ pool_merge(struct pool *p, uint32_t keep, uint32_t dup)
 	return r;
 }
 
+static struct caller_words *
+caller_words(struct pool *p, uint32_t id)
+{
+	return (struct caller_words *)(obj_at(p, id) + 1);
+}
+
 uint32_t *
 pool_obj_link(struct pool *p, uint32_t id)
 {
-	return &obj_at(p, id)->link;
+	return &caller_words(p, id)->link;
 }
 
 uint32_t *
 pool_obj_aux(struct pool *p, uint32_t id)
 {
-	return &obj_at(p, id)->aux;
+	return &caller_words(p, id)->aux;
+}
+
+bool
+pool_has_caller_words(const struct pool *p)
+{
+	return p->objs.elem > sizeof(struct pool_obj);
 }
 
 bool

@@ -51,6 +51,9 @@ struct pool_config {
 	const char	*name;		/* memfd name, for /proc/PID/fd */
 	bool		retain_empty;	/* keep emptied zspages for reuse
 					   until pool_trim (see pool.c) */
+	bool		caller_words;	/* two words an object for the
+					   caller: pool_obj_link/aux; 8 bytes
+					   an object more */
 };
 
 /* Counters: exact at any quiescent moment. */
@@ -143,11 +146,12 @@ uint32_t	 pool_resolve(struct pool *p, uint32_t id);
 int		 pool_obj_refs(struct pool *p, uint32_t id);
 
 /*
- * Two words kept with every object that the pool does not use while the
- * object lives and is not same-filled: the dedup index chains objects
- * through `link` and keeps the page hash in `aux`.  The caller serializes
- * its own use of them.
+ * Two words kept with every object of a pool made with `caller_words`,
+ * which the pool never uses: the dedup index chains objects through `link`
+ * and keeps the page hash in `aux`.  The caller serializes its own use of
+ * them.  A pool without them saves 8 bytes a stored page.
  */
+bool		 pool_has_caller_words(const struct pool *p);
 uint32_t	*pool_obj_link(struct pool *p, uint32_t id);
 uint32_t	*pool_obj_aux(struct pool *p, uint32_t id);
 bool		 pool_obj_same(struct pool *p, uint32_t id);

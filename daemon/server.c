@@ -92,6 +92,7 @@ server_create(const struct settings *s, const char **cause)
 	pc.huge_threshold = s->huge_threshold;
 	pc.name = "zpoold-pool";
 	pc.retain_empty = s->trim_interval != 0;
+	pc.caller_words = s->dedup_mode == DEDUP_INLINE;
 	if ((zd->pool = pool_create(&pc, cause)) == NULL) {
 		server_free(zd);
 		return NULL;

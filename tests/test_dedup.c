@@ -35,14 +35,22 @@ make_page(uint8_t *page, uint64_t seed)
 }
 
 static struct pool *
-new_pool(void)
+new_pool_words(bool caller_words)
 {
-	struct pool_config	 cfg = { .arena_bytes = 256 << 20 };
+	struct pool_config	 cfg = { .arena_bytes = 256 << 20,
+				    .caller_words = caller_words };
 	const char		*cause;
 	struct pool		*p = pool_create(&cfg, &cause);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	return p;
+}
+
+/* The inline index keeps its chains in the pool's caller words. */
+static struct pool *
+new_pool(void)
+{
+	return new_pool_words(true);
 }
 
 static void
@@ -459,7 +467,8 @@ test_store_first(void)
 static void
 test_full_pool(void)
 {
-	struct pool_config	 cfg = { .arena_bytes = 1 << 20 };
+	struct pool_config	 cfg = { .arena_bytes = 1 << 20,
+				    .caller_words = true };
 	const char		*cause;
 	struct pool		*p = pool_create(&cfg, &cause);
 	struct dedup		*d;
@@ -513,11 +522,14 @@ merge_next(void *arg, uint32_t *id, uint64_t *scope)
 	return true;
 }
 
-/* Dedup off: every copy stored; merge then keeps one per scope. */
+/*
+ * Dedup off: every copy stored; merge then keeps one per scope.  It needs
+ * no caller words, and the inline index cannot do without them.
+ */
 static void
 test_off_then_merge(void)
 {
-	struct pool		*p = new_pool();
+	struct pool		*p = new_pool_words(false);
 	struct dedup		*d = dedup_create(p, DEDUP_OFF);
 	struct pool_stats	 before, after;
 	static uint32_t		 ids[2 * K * N];
@@ -528,6 +540,8 @@ test_off_then_merge(void)
 	unsigned		 i, k, s, csize;
 	bool			 shared;
 
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_PTR_NULL(dedup_create(p, DEDUP_INLINE));
 	for (s = 0; s < 2; s++)
 		for (k = 0; k < K; k++)
 			for (i = 0; i < N; i++) {

@@ -200,6 +200,69 @@ test_same_and_huge(void)
 	pool_destroy(p);
 }
 
+static uint64_t
+page_round(uint64_t b)
+{
+	return (b + PG - 1) / PG * PG;
+}
+
+/*
+ * Same-filled pages cost their 8-byte record, plus 8 bytes for a word
+ * other than 0; the caller's words add 8 bytes to every record.  Nothing
+ * here touches a frame, so meta_bytes is all of it, to the byte.
+ */
+static void
+same_pages_meta(bool caller_words)
+{
+	struct pool_config	 cfg = { .arena_bytes = 1 << 20,
+				    .caller_words = caller_words };
+	const char		*cause = NULL;
+	struct pool		*p = pool_create(&cfg, &cause);
+	struct pool_stats	 st;
+	enum { ZEROS = 20000, WORDS = 10000 };
+	static uint32_t		 ids[ZEROS + WORDS];
+	uint8_t			 page[PG], out[PG];
+	uint64_t		 rec = caller_words ? 16 : 8, word;
+	unsigned		 i, round, csize;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL(pool_has_caller_words(p), caller_words);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < ZEROS + WORDS; i++) {
+			word = i < ZEROS ? 0 : 0x0101010100000000ull * round + i;
+			page_fill(page, word);
+			CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &ids[i],
+			    &csize), 0);
+			CU_ASSERT_EQUAL(csize, 0);
+		}
+		pool_stats(p, &st);
+		CU_ASSERT_EQUAL(st.frames, 0);
+		CU_ASSERT_EQUAL(st.same_pages, ZEROS + WORDS);
+		/* ids and words count from 1; a second round reuses both */
+		CU_ASSERT_EQUAL(st.meta_bytes, page_round((ZEROS + WORDS + 1) *
+		    rec + (WORDS + 1) * 8));
+		CU_ASSERT_EQUAL(st.mem_used_total, st.meta_bytes);
+		for (i = 0; i < ZEROS + WORDS; i += 7) {
+			word = i < ZEROS ? 0 : 0x0101010100000000ull * round + i;
+			page_fill(page, word);
+			CU_ASSERT_EQUAL(pool_load(p, lz4, ids[i], out), 0);
+			CU_ASSERT(memcmp(page, out, PG) == 0);
+			CU_ASSERT_EQUAL(pool_compare(p, lz4, ids[i], page), 0);
+		}
+		for (i = 0; i < ZEROS + WORDS; i++)
+			CU_ASSERT_EQUAL(pool_put(p, ids[i]), 0);
+		check_empty(p);
+	}
+	pool_destroy(p);
+}
+
+static void
+test_same_pages_meta(void)
+{
+	same_pages_meta(false);
+	same_pages_meta(true);
+}
+
 /* Unknown, freed and out-of-range ids: an error, and nothing changes. */
 static void
 test_bad_ids(void)
@@ -801,6 +864,8 @@ main(void)
 		{ "bad config", test_bad_config },
 		{ "every class round-trips", test_every_class },
 		{ "same-filled and huge", test_same_and_huge },
+		{ "same-filled pages: metadata to the byte",
+		    test_same_pages_meta },
 		{ "bad ids change nothing", test_bad_ids },
 		{ "arena exhaustion", test_arena_exhaustion },
 		{ "arena full of emptied zspages", test_arena_full_of_emptied },

@@ -324,6 +324,7 @@ mode_run(const struct dedup_opts *o, const struct layout *l, enum mode m,
 	memset(&cfg, 0, sizeof cfg);
 	cfg.arena_bytes = arena_bytes(l->stored);
 	cfg.name = "zpbench-dedup";
+	cfg.caller_words = m == MODE_INLINE;
 	if ((p = pool_create(&cfg, &cause)) == NULL)
 		errx(BENCH_EXIT_ERROR, "pool_create: %s", cause);
 	if ((d = dedup_create(p, m == MODE_INLINE ? DEDUP_INLINE :
