@@ -12,7 +12,10 @@
  *      (zp_load_batch), check every byte off the clock, and free it; then
  *      store it again at once -- the refill, into the zspages the frees
  *      emptied, which keep their frames until the daemon's next trim: a
- *      pool in use -- and free it.  Our daemon trims every second and
+ *      pool in use -- and free it; then the refill once more, pipelined
+ *      (zp_store_async, two batches in flight, so that the library copies
+ *      the next batch in while the workers compress this one), and free
+ *      it.  Our daemon trims every second and
  *      runs are RPC_COLD_MS apart, so that every run's first store finds
  *      a pool that must grow.  A phase starts in every client at
  *      once (each waits on a pipe the parent closes) and lasts from the
@@ -679,7 +682,26 @@ thread_cpu_ns(void)
 }
 
 /* The timed phases of a client, in order. */
-enum phase { PHASE_STORE, PHASE_LOAD, PHASE_REFILL, NPHASES };
+enum phase { PHASE_STORE, PHASE_LOAD, PHASE_REFILL, PHASE_PIPELINED, NPHASES };
+
+/* Batches a pipelined client keeps in flight. */
+#define PIPELINE_DEPTH	2
+
+/* How a phase is reported. */
+static const struct phase_info {
+	const char	*name;		/* NAME_mbps, NAME_vs_2x_codec */
+	const char	*note;		/* after its figures */
+	bool		 store;		/* against compress, else decompress */
+	unsigned	 snap;		/* daemon CPU snapshots snap, snap + 1 */
+} phase_info[NPHASES] = {
+	{ "store", "", true, 0 },
+	{ "load", "", false, 1 },
+	{ "store_refill", " (every page freed, then stored again at once)",
+	    true, 3 },
+	{ "store_pipelined", " (the refill again, zp_store_async, "
+	    "2 batches in flight)", true, 5 },
+};
+#define NSNAPS		7
 
 /* One timed phase of one client. */
 struct phase_time {
@@ -693,6 +715,7 @@ struct client_result {
 	struct phase_time phase[NPHASES];
 	uint64_t	pages;
 	uint64_t	verified;	/* stored, loaded and equal */
+	uint64_t	store_errors;	/* pages a store refused, any phase */
 	uint64_t	free_errors;	/* failed frees, pages left behind */
 	int		code;		/* first ZP_E* code seen */
 	char		failed[96];	/* what failed first */
@@ -705,9 +728,7 @@ struct client_ctx {
 	size_t			 first, n;
 	struct client_result	*res;
 	int			 ready_w;	/* one byte per phase */
-	int			 go_store_r;	/* EOF: start storing */
-	int			 go_load_r;	/* EOF: start loading */
-	int			 go_refill_r;	/* EOF: store again */
+	int			 go_r[NPHASES];	/* EOF: start the phase */
 	uint8_t			 index;
 };
 
@@ -747,11 +768,33 @@ phase_end(struct phase_time *pt)
 	pt->timed = true;
 }
 
+/* A batch's results: its pages fail as one, or each has its own. */
+static void
+batch_results(const struct client_ctx *cx, const char *what, int rc,
+    int *results, size_t k)
+{
+	size_t	j;
+
+	if (rc < 0) {
+		for (j = 0; j < k; j++)
+			results[j] = rc;
+		cx->res->store_errors += k;
+		client_fail(cx->res, what, rc);
+		return;
+	}
+	if ((size_t)rc != k)
+		for (j = 0; j < k; j++)
+			if (results[j] != 0) {
+				cx->res->store_errors++;
+				client_fail(cx->res, "store", results[j]);
+			}
+}
+
 static void
 client_store(const struct client_ctx *cx, zp_client *zc, zp_handle *h,
     int *results, struct phase_time *pt)
 {
-	size_t	i, k, j;
+	size_t	i, k;
 	int	rc;
 
 	phase_begin(pt);
@@ -759,16 +802,53 @@ client_store(const struct client_ctx *cx, zp_client *zc, zp_handle *h,
 		k = cx->n - i < cx->o->batch ? cx->n - i : cx->o->batch;
 		rc = zp_store_batch(zc, corpus_page(cx->c, cx->first + i), k,
 		    h + i, results + i);
-		if (rc < 0) {
-			for (j = i; j < i + k; j++)
-				results[j] = rc;
-			client_fail(cx->res, "zp_store_batch", rc);
+		batch_results(cx, "zp_store_batch", rc, results + i, k);
+	}
+	phase_end(pt);
+	for (i = 0; i < cx->n; i++)
+		if (results[i] != 0)
+			h[i] = 0;
+}
+
+/*
+ * The store again, pipelined: PIPELINE_DEPTH batches in flight through
+ * zp_store_async, each collected with zp_wait oldest first, as a process
+ * that offloads and goes on would.
+ */
+static void
+client_store_pipelined(const struct client_ctx *cx, zp_client *zc,
+    zp_handle *h, int *results, struct phase_time *pt)
+{
+	zp_ticket	ticket[PIPELINE_DEPTH];
+	size_t		at[PIPELINE_DEPTH], len[PIPELINE_DEPTH];
+	size_t		i = 0, k, oldest = 0, inflight = 0, slot;
+	int		rc;
+
+	phase_begin(pt);
+	while (i < cx->n || inflight > 0) {
+		if (i < cx->n && inflight < PIPELINE_DEPTH) {
+			k = cx->n - i < cx->o->batch ? cx->n - i :
+			    cx->o->batch;
+			slot = (oldest + inflight) % PIPELINE_DEPTH;
+			rc = zp_store_async(zc, corpus_page(cx->c,
+			    cx->first + i), k, &ticket[slot]);
+			if (rc != 0) {
+				batch_results(cx, "zp_store_async", rc,
+				    results + i, k);
+			} else {
+				at[slot] = i;
+				len[slot] = k;
+				inflight++;
+			}
+			i += k;
 			continue;
 		}
-		if ((size_t)rc != k)
-			for (j = i; j < i + k; j++)
-				if (results[j] != 0)
-					client_fail(cx->res, "store", results[j]);
+		rc = zp_wait(zc, ticket[oldest], h + at[oldest],
+		    results + at[oldest], len[oldest]);
+		batch_results(cx, "zp_wait", rc, results + at[oldest],
+		    len[oldest]);
+		oldest = (oldest + 1) % PIPELINE_DEPTH;
+		inflight--;
 	}
 	phase_end(pt);
 	for (i = 0; i < cx->n; i++)
@@ -877,19 +957,24 @@ client_main(const struct client_ctx *cx)
 	   application's own pages are before it offloads them. */
 	(void)bench_touch(corpus_page(cx->c, cx->first),
 	    cx->n * (size_t)PAGE_SIZE_4K);
-	barrier(cx, cx->go_store_r);
+	barrier(cx, cx->go_r[PHASE_STORE]);
 	if (zc != NULL)
 		client_store(cx, zc, h, results,
 		    &cx->res->phase[PHASE_STORE]);
-	barrier(cx, cx->go_load_r);
+	barrier(cx, cx->go_r[PHASE_LOAD]);
 	if (zc == NULL) {
 		write_full(cx->ready_w, &cx->index, 1);
 		_exit(0);
 	}
 	client_load(cx, zc, h, out, results);
 	client_free(cx, zc, h, results);
-	barrier(cx, cx->go_refill_r);
+	barrier(cx, cx->go_r[PHASE_REFILL]);
 	client_store(cx, zc, h, results, &cx->res->phase[PHASE_REFILL]);
+	write_full(cx->ready_w, &cx->index, 1);
+	client_free(cx, zc, h, results);
+	barrier(cx, cx->go_r[PHASE_PIPELINED]);
+	client_store_pipelined(cx, zc, h, results,
+	    &cx->res->phase[PHASE_PIPELINED]);
 	write_full(cx->ready_w, &cx->index, 1);
 	client_free(cx, zc, h, results);
 	zp_close(zc);
@@ -904,8 +989,8 @@ struct phase_cpu {
 };
 
 struct tput_run {
-	double		store_mbps, load_mbps, refill_mbps;
-	struct phase_cpu store_cpu, load_cpu, refill_cpu;
+	double		mbps[NPHASES];
+	struct phase_cpu cpu[NPHASES];
 	uint64_t	verified, errors;
 	char		failed[128];
 };
@@ -1010,6 +1095,7 @@ tput_collect(const struct rpc_opts *o, const struct corpus *c,
     const struct client_result *res, const bool *dead_by_signal,
     const struct cpu_snap *cpu, struct tput_run *run)
 {
+	enum phase	ph;
 	unsigned	i;
 
 	memset(run, 0, sizeof *run);
@@ -1017,7 +1103,8 @@ tput_collect(const struct rpc_opts *o, const struct corpus *c,
 		const struct client_result *r = &res[i];
 
 		run->verified += r->verified;
-		run->errors += r->pages - r->verified + r->free_errors;
+		run->errors += r->pages - r->verified + r->store_errors +
+		    r->free_errors;
 		if (run->failed[0] == '\0' && r->failed[0] != '\0')
 			snprintf(run->failed, sizeof run->failed,
 			    "client %u: %s", i, r->failed);
@@ -1025,29 +1112,27 @@ tput_collect(const struct rpc_opts *o, const struct corpus *c,
 			snprintf(run->failed, sizeof run->failed,
 			    "client %u died of a signal", i);
 	}
-	run->store_mbps = phase_collect(res, o->clients, PHASE_STORE, c,
-	    &cpu[0], &cpu[1], &run->store_cpu);
-	run->load_mbps = phase_collect(res, o->clients, PHASE_LOAD, c,
-	    &cpu[1], &cpu[2], &run->load_cpu);
-	run->refill_mbps = phase_collect(res, o->clients, PHASE_REFILL, c,
-	    &cpu[3], &cpu[4], &run->refill_cpu);
+	for (ph = 0; ph < NPHASES; ph++)
+		run->mbps[ph] = phase_collect(res, o->clients, ph, c,
+		    &cpu[phase_info[ph].snap], &cpu[phase_info[ph].snap + 1],
+		    &run->cpu[ph]);
 }
 
 static void
 tput_run(const struct rpc_opts *o, const char *sock, pid_t dpid,
     const struct corpus *c, struct tput_run *run)
 {
-	struct cpu_snap		 cpu[5];
+	struct cpu_snap		 cpu[NSNAPS];
 	struct phase_sync	 ps;
 	struct client_ctx	 cx;
 	struct client_result	*res;
 	pid_t			 pids[RPC_MAX_CLIENTS];
 	bool			 alive[RPC_MAX_CLIENTS];
 	bool			 signalled[RPC_MAX_CLIENTS];
-	int			 ready[2], go_store[2], go_load[2], go_refill[2];
+	int			 ready[2], go[NPHASES][2];
 	int			 st;
 	size_t			 per, reslen;
-	unsigned		 i;
+	unsigned		 i, ph;
 
 	reslen = o->clients * sizeof *res;
 	res = mmap(NULL, reslen, PROT_READ | PROT_WRITE,
@@ -1055,19 +1140,19 @@ tput_run(const struct rpc_opts *o, const char *sock, pid_t dpid,
 	if (res == MAP_FAILED)
 		err(BENCH_EXIT_ERROR, "rpc: mmap");
 	memset(res, 0, reslen);
-	if (pipe2(ready, O_CLOEXEC) == -1 || pipe2(go_store, O_CLOEXEC) == -1 ||
-	    pipe2(go_load, O_CLOEXEC) == -1 ||
-	    pipe2(go_refill, O_CLOEXEC) == -1)
+	if (pipe2(ready, O_CLOEXEC) == -1)
 		err(BENCH_EXIT_ERROR, "rpc: pipe");
+	for (ph = 0; ph < NPHASES; ph++)
+		if (pipe2(go[ph], O_CLOEXEC) == -1)
+			err(BENCH_EXIT_ERROR, "rpc: pipe");
 	per = (c->npages + o->clients - 1) / o->clients;
 	memset(&cx, 0, sizeof cx);
 	cx.o = o;
 	cx.sock = sock;
 	cx.c = c;
 	cx.ready_w = ready[1];
-	cx.go_store_r = go_store[0];
-	cx.go_load_r = go_load[0];
-	cx.go_refill_r = go_refill[0];
+	for (ph = 0; ph < NPHASES; ph++)
+		cx.go_r[ph] = go[ph][0];
 	fflush(NULL);
 	for (i = 0; i < o->clients; i++) {
 		cx.index = (uint8_t)i;
@@ -1080,35 +1165,35 @@ tput_run(const struct rpc_opts *o, const char *sock, pid_t dpid,
 		if (pids[i] == 0) {
 			/* Only the parent may hold the doors shut. */
 			close(ready[0]);
-			close(go_store[1]);
-			close(go_load[1]);
-			close(go_refill[1]);
+			for (ph = 0; ph < NPHASES; ph++)
+				close(go[ph][1]);
 			client_main(&cx);
 		}
 		alive[i] = true;
 	}
 	close(ready[1]);
-	close(go_store[0]);
-	close(go_load[0]);
-	close(go_refill[0]);
+	for (ph = 0; ph < NPHASES; ph++)
+		close(go[ph][0]);
 	memset(&ps, 0, sizeof ps);
 	ps.ready_r = ready[0];
 	ps.pids = pids;
 	ps.alive = alive;
 	ps.n = o->clients;
-	phase_wait(&ps);
-	cpu_snapshot(dpid, &cpu[0]);
-	close(go_store[1]);
-	phase_wait(&ps);
-	cpu_snapshot(dpid, &cpu[1]);
-	close(go_load[1]);
-	phase_wait(&ps);
-	cpu_snapshot(dpid, &cpu[2]);
-	phase_wait(&ps);
-	cpu_snapshot(dpid, &cpu[3]);
-	close(go_refill[1]);
-	phase_wait(&ps);
-	cpu_snapshot(dpid, &cpu[4]);
+	/*
+	 * Every client at the gate of a phase: snapshot, open it.  Its end
+	 * is the next gate when nothing happens in between (the store's,
+	 * which is the load's start), else a byte of its own.
+	 */
+	for (ph = 0; ph < NPHASES; ph++) {
+		phase_wait(&ps);
+		cpu_snapshot(dpid, &cpu[phase_info[ph].snap]);
+		close(go[ph][1]);
+		if (ph + 1 < NPHASES &&
+		    phase_info[ph + 1].snap == phase_info[ph].snap + 1)
+			continue;
+		phase_wait(&ps);
+		cpu_snapshot(dpid, &cpu[phase_info[ph].snap + 1]);
+	}
 	for (i = 0; i < o->clients; i++) {
 		if (!alive[i])
 			continue;
@@ -1365,14 +1450,13 @@ struct rpc_report {
 	bool			 own_daemon;
 	int			 daemon_exit;	/* ours; -1: killed */
 	struct idle_result	 idle;
-	struct bench_samples	 store, load, refill;
-	struct bench_samples	 store_ratio, load_ratio;	/* per run */
-	struct bench_samples	 refill_ratio;
+	struct bench_samples	 mbps[NPHASES];
+	struct bench_samples	 ratio[NPHASES];	/* to 2 x bare, per run */
 	struct cpu_samples {
 		bool			have_daemon;
 		struct bench_samples	wall, clients, loop, workers;
 		struct bench_samples	others, steal;
-	}			 store_cpu, load_cpu, refill_cpu;
+	}			 cpu[NPHASES];
 	uint64_t		 verified;	/* fewest in any run */
 	uint64_t		 errors;	/* every run, and latency */
 	char			 failed[128];
@@ -1452,13 +1536,15 @@ static void
 report_tput(const struct rpc_report *r)
 {
 	const struct rpc_opts	*o = r->o;
+	char			 key[48];
+	enum phase		 ph;
 
 	printf("batched (%u clients, batch %u; a phase from the first "
 	    "client's start to the last one's end):\n", o->clients, o->batch);
-	print_samples("store_mbps", &r->store, "");
-	print_samples("load_mbps", &r->load, "");
-	print_samples("store_refill_mbps", &r->refill, " (every page freed, "
-	    "then stored again at once)");
+	for (ph = 0; ph < NPHASES; ph++) {
+		snprintf(key, sizeof key, "%s_mbps", phase_info[ph].name);
+		print_samples(key, &r->mbps[ph], phase_info[ph].note);
+	}
 	printf("  verified_pages %llu of %zu (fewest in any run)\n",
 	    (unsigned long long)r->verified, r->npages);
 	printf("  errors %llu%s%s\n", (unsigned long long)r->errors,
@@ -1468,18 +1554,17 @@ report_tput(const struct rpc_report *r)
 	printf("  compr_bytes %llu\n", (unsigned long long)r->cb.compr_bytes);
 	print_samples("compress_mbps", &r->cb.compress_mbps, "");
 	print_samples("decompress_mbps", &r->cb.decompress_mbps, "");
-	printf("  store / (%d x compress) %.3f (median of per-run ratios)\n",
-	    TARGET_PARALLEL, bench_median(&r->store_ratio));
-	printf("  load / (%d x decompress) %.3f (median of per-run ratios)\n",
-	    TARGET_PARALLEL, bench_median(&r->load_ratio));
-	printf("  store_refill / (%d x compress) %.3f (median of per-run "
-	    "ratios)\n", TARGET_PARALLEL, bench_median(&r->refill_ratio));
+	for (ph = 0; ph < NPHASES; ph++)
+		printf("  %s / (%d x %s) %.3f (median of per-run ratios)\n",
+		    phase_info[ph].name, TARGET_PARALLEL,
+		    phase_info[ph].store ? "compress" : "decompress",
+		    bench_median(&r->ratio[ph]));
 	printf("where the time went (clients: their thread CPU clocks; "
 	    "daemon: schedstat\n  of its threads; medians over runs):\n");
-	report_cpu("store", &r->store_cpu, bench_median(&r->cb.compress_mbps));
-	report_cpu("load", &r->load_cpu, bench_median(&r->cb.decompress_mbps));
-	report_cpu("store_refill", &r->refill_cpu,
-	    bench_median(&r->cb.compress_mbps));
+	for (ph = 0; ph < NPHASES; ph++)
+		report_cpu(phase_info[ph].name, &r->cpu[ph],
+		    bench_median(phase_info[ph].store ? &r->cb.compress_mbps :
+		    &r->cb.decompress_mbps));
 }
 
 static void
@@ -1540,21 +1625,24 @@ report_zram(const struct rpc_report *r)
 static void
 report_targets(const struct rpc_report *r)
 {
-	double	sr = bench_median(&r->store_ratio);
-	double	rr = bench_median(&r->refill_ratio);
-	double	lr = bench_median(&r->load_ratio);
+	static const char *const how[NPHASES] = {
+		"; a pool growing", "", "; a pool in use",
+		"; a pool in use, 2 batches in flight"
+	};
 	double	p50 = bench_median(&r->lat.p50), p99 = bench_median(&r->lat.p99);
+	double	ratio, target;
+	enum phase ph;
 
 	printf("targets (issue 3; meant for batch 64, 2 clients, 2 workers):\n");
-	printf("  store >= %.0f%% of %d x bare compress: %s (%.1f%%; a pool "
-	    "growing)\n", 100 * TARGET_STORE_RATIO, TARGET_PARALLEL,
-	    verdict(sr >= TARGET_STORE_RATIO), 100 * sr);
-	printf("  store_refill >= %.0f%% of %d x bare compress: %s (%.1f%%; "
-	    "a pool in use)\n", 100 * TARGET_STORE_RATIO, TARGET_PARALLEL,
-	    verdict(rr >= TARGET_STORE_RATIO), 100 * rr);
-	printf("  load >= %.0f%% of %d x bare decompress: %s (%.1f%%)\n",
-	    100 * TARGET_LOAD_RATIO, TARGET_PARALLEL,
-	    verdict(lr >= TARGET_LOAD_RATIO), 100 * lr);
+	for (ph = 0; ph < NPHASES; ph++) {
+		ratio = bench_median(&r->ratio[ph]);
+		target = phase_info[ph].store ? TARGET_STORE_RATIO :
+		    TARGET_LOAD_RATIO;
+		printf("  %s >= %.0f%% of %d x bare %s: %s (%.1f%%%s)\n",
+		    phase_info[ph].name, 100 * target, TARGET_PARALLEL,
+		    phase_info[ph].store ? "compress" : "decompress",
+		    verdict(ratio >= target), 100 * ratio, how[ph]);
+	}
 	printf("  load p50 <= %.0f us: %s (%.2f)\n", TARGET_P50_US,
 	    verdict(p50 <= TARGET_P50_US), p50);
 	printf("  load p99 <= %.0f us: %s (%.2f)\n", TARGET_P99_US,
@@ -1574,8 +1662,10 @@ report_json(const struct rpc_report *r)
 	const struct rpc_opts	*o = r->o;
 	const struct zram_bench	*zb = &r->zb;
 	const struct idle_result *ir = &r->idle;
+	const struct cpu_samples *cs;
 	struct bench_json	 j;
-	char			 timing[96];
+	char			 timing[96], key[48];
+	enum phase		 ph;
 
 	bench_json_begin(&j, stdout);
 	bench_json_u64(&j, "pages", r->npages);
@@ -1584,9 +1674,10 @@ report_json(const struct rpc_report *r)
 	bench_json_maybe_u64(&j, "workers", r->own_daemon, o->workers);
 	bench_json_u64(&j, "busy_poll_us", o->busy_poll);
 	bench_json_u64(&j, "runs", o->runs);
-	bench_json_double(&j, "store_mbps", bench_median(&r->store));
-	bench_json_double(&j, "load_mbps", bench_median(&r->load));
-	bench_json_double(&j, "store_refill_mbps", bench_median(&r->refill));
+	for (ph = 0; ph < NPHASES; ph++) {
+		snprintf(key, sizeof key, "%s_mbps", phase_info[ph].name);
+		bench_json_double(&j, key, bench_median(&r->mbps[ph]));
+	}
 	bench_json_double(&j, "load_p50_us", bench_median(&r->lat.p50));
 	bench_json_double(&j, "load_p99_us", bench_median(&r->lat.p99));
 	bench_json_double(&j, "load_p999_us", bench_median(&r->lat.p999));
@@ -1596,23 +1687,23 @@ report_json(const struct rpc_report *r)
 	    bench_median(&r->cb.compress_mbps));
 	bench_json_double(&j, "codec_decompress_mbps",
 	    bench_median(&r->cb.decompress_mbps));
-	bench_json_double(&j, "store_vs_2x_codec",
-	    bench_median(&r->store_ratio));
-	bench_json_double(&j, "load_vs_2x_codec", bench_median(&r->load_ratio));
-	bench_json_double(&j, "store_refill_vs_2x_codec",
-	    bench_median(&r->refill_ratio));
-	bench_json_double(&j, "store_client_cpu_us_per_page",
-	    bench_median(&r->store_cpu.clients));
-	bench_json_maybe(&j, "store_daemon_cpu_us_per_page",
-	    r->store_cpu.have_daemon, bench_median(&r->store_cpu.loop) +
-	    bench_median(&r->store_cpu.workers));
-	bench_json_double(&j, "load_client_cpu_us_per_page",
-	    bench_median(&r->load_cpu.clients));
-	bench_json_maybe(&j, "load_daemon_cpu_us_per_page",
-	    r->load_cpu.have_daemon, bench_median(&r->load_cpu.loop) +
-	    bench_median(&r->load_cpu.workers));
+	for (ph = 0; ph < NPHASES; ph++) {
+		snprintf(key, sizeof key, "%s_vs_2x_codec",
+		    phase_info[ph].name);
+		bench_json_double(&j, key, bench_median(&r->ratio[ph]));
+	}
+	for (ph = 0; ph < NPHASES; ph++) {
+		cs = &r->cpu[ph];
+		snprintf(key, sizeof key, "%s_client_cpu_us_per_page",
+		    phase_info[ph].name);
+		bench_json_double(&j, key, bench_median(&cs->clients));
+		snprintf(key, sizeof key, "%s_daemon_cpu_us_per_page",
+		    phase_info[ph].name);
+		bench_json_maybe(&j, key, cs->have_daemon,
+		    bench_median(&cs->loop) + bench_median(&cs->workers));
+	}
 	bench_json_double(&j, "store_others_cpu_us_per_page",
-	    bench_median(&r->store_cpu.others));
+	    bench_median(&r->cpu[PHASE_STORE].others));
 	bench_json_double(&j, "rtt_p50_us", bench_median(&r->ping.any.p50));
 	bench_json_double(&j, "rtt_p99_us", bench_median(&r->ping.any.p99));
 	bench_json_maybe(&j, "rtt_same_cpu_p50_us", r->ping.pinned,
@@ -1804,18 +1895,17 @@ measure_batched(const struct rpc_opts *o, const char *sock, pid_t dpid,
 	struct codec_spec	 lz4 = { .id = CODEC_LZ4, .level = 1 };
 	const char		*cause;
 	unsigned		 i;
+	enum phase		 ph;
 
 	r->verified = c->npages;
 	for (i = 0; i < o->runs; i++) {
 		if (i > 0 && r->own_daemon)
 			sleep_ms(RPC_COLD_MS);
 		tput_run(o, sock, dpid, c, &run);
-		cpu_add(&r->store_cpu, &run.store_cpu);
-		cpu_add(&r->load_cpu, &run.load_cpu);
-		cpu_add(&r->refill_cpu, &run.refill_cpu);
-		bench_sample_add(&r->store, run.store_mbps);
-		bench_sample_add(&r->load, run.load_mbps);
-		bench_sample_add(&r->refill, run.refill_mbps);
+		for (ph = 0; ph < NPHASES; ph++) {
+			cpu_add(&r->cpu[ph], &run.cpu[ph]);
+			bench_sample_add(&r->mbps[ph], run.mbps[ph]);
+		}
 		r->errors += run.errors;
 		if (run.verified < r->verified)
 			r->verified = run.verified;
@@ -1830,12 +1920,10 @@ measure_batched(const struct rpc_opts *o, const char *sock, pid_t dpid,
 		bench_sample_add(&r->cb.compress_mbps, one.compress_mbps.v[0]);
 		bench_sample_add(&r->cb.decompress_mbps,
 		    one.decompress_mbps.v[0]);
-		bench_sample_add(&r->store_ratio, div0(run.store_mbps,
-		    TARGET_PARALLEL * one.compress_mbps.v[0]));
-		bench_sample_add(&r->load_ratio, div0(run.load_mbps,
-		    TARGET_PARALLEL * one.decompress_mbps.v[0]));
-		bench_sample_add(&r->refill_ratio, div0(run.refill_mbps,
-		    TARGET_PARALLEL * one.compress_mbps.v[0]));
+		for (ph = 0; ph < NPHASES; ph++)
+			bench_sample_add(&r->ratio[ph], div0(run.mbps[ph],
+			    TARGET_PARALLEL * (phase_info[ph].store ?
+			    one.compress_mbps.v[0] : one.decompress_mbps.v[0])));
 	}
 }
 
