@@ -9,7 +9,8 @@
  * not there yet -- mostly reads one bucket and no object record: the
  * records are scattered over a large table and each one read is a cache
  * miss.  The buckets double once the load passes LOAD_MAX: 8 bytes a
- * bucket, 4 to 8 bytes an object (the index does not shrink).  A
+ * bucket, 4 to 8 bytes an object (the index does not shrink), plus the
+ * 8 bytes of caller words the pool keeps with every record for it.  A
  * candidate is shared only after pool_compare() finds the bytes equal.
  *
  * A store normally looks up before it compresses, so a hit skips the

@@ -49,6 +49,7 @@
  * Reference counts and counters are atomics.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -217,6 +218,9 @@ struct pool {
 	uint64_t	 pages_compacted;
 	uint64_t	 objects_moved;
 	uint64_t	 mem_used_max;
+
+	void		(*after_drop)(uint32_t, void *);	/* tests */
+	void		*after_drop_arg;
 };
 
 #define ATOMIC_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
@@ -256,10 +260,12 @@ chunked_alloc(struct chunked *t, uint32_t *(*next_of)(void *))
 	return id;
 }
 
+/* Atomic: a record's link is its `loc`, which readers load atomically. */
 static void
 chunked_free(struct chunked *t, uint32_t id, uint32_t *(*next_of)(void *))
 {
-	*next_of(chunked_at(t, id)) = t->free_head;
+	__atomic_store_n(next_of(chunked_at(t, id)), t->free_head,
+	    __ATOMIC_RELAXED);
 	t->free_head = id;
 }
 
@@ -962,10 +968,11 @@ word_release(struct pool *p, uint32_t wid)
 	pthread_mutex_unlock(&p->objs_lock);
 }
 
+/* The word of a same-filled record whose loc was read as `loc`. */
 static uint64_t
-same_word(const struct pool *p, const struct pool_obj *o)
+same_word(const struct pool *p, uint32_t loc)
 {
-	uint32_t	wid = obj_loc(o);
+	uint32_t	wid = loc & LOC_MASK;
 
 	return wid == 0 ? 0 : *(const uint64_t *)chunked_at(&p->words, wid);
 }
@@ -1110,14 +1117,17 @@ with_bytes(struct pool *p, uint32_t id,
 	struct pool_obj		*o;
 	struct size_class	*c;
 	uint8_t			 page[POOL_PAGE_SIZE];
+	uint32_t		 loc;
 	unsigned		 cls;
 	int			 r;
 
 again:
 	if ((o = obj_data(p, id, NULL)) == NULL)
 		return -ENOENT;
-	if (obj_flags(o) & OBJ_SAME) {
-		page_fill(page, same_word(p, o));
+	/* Read once: a same-filled record never changes while referenced. */
+	loc = __atomic_load_n(&o->loc, __ATOMIC_RELAXED);
+	if (loc & OBJ_SAME) {
+		page_fill(page, same_word(p, loc));
 		return fn(page, POOL_PAGE_SIZE, arg);
 	}
 	cls = class_of(p, obj_size(o));
@@ -1283,15 +1293,25 @@ static int
 do_put(struct pool *p, uint32_t id)
 {
 	struct pool_obj	*o;
-	uint32_t	 old, target;
+	uint32_t	 old, loc;
 
-	if ((o = obj_lookup(p, id)) == NULL || (old = refs_add(o, -1)) == 0)
+	if ((o = obj_lookup(p, id)) == NULL)
 		return -ENOENT;
-	if (obj_flags(o) & OBJ_ALIAS) {
-		target = obj_loc(o);
+	/*
+	 * Flags and target before the count drops: until then the caller's
+	 * reference keeps the record, and merge_lock keeps merges out.  Once
+	 * it has dropped, another put may free the record, and its loc
+	 * becomes a link in the free list.
+	 */
+	loc = __atomic_load_n(&o->loc, __ATOMIC_RELAXED);
+	if ((old = refs_add(o, -1)) == 0)
+		return -ENOENT;
+	if (p->after_drop != NULL)
+		p->after_drop(id, p->after_drop_arg);
+	if (loc & OBJ_ALIAS) {
 		if (old == 1)
 			obj_release(p, id);
-		(void)do_put(p, target);
+		(void)do_put(p, loc & LOC_MASK);
 		return (int)(old - 1);
 	}
 	note_refs(p, old, old - 1);
@@ -1410,13 +1430,22 @@ caller_words(struct pool *p, uint32_t id)
 uint32_t *
 pool_obj_link(struct pool *p, uint32_t id)
 {
+	assert(pool_has_caller_words(p));
 	return &caller_words(p, id)->link;
 }
 
 uint32_t *
 pool_obj_aux(struct pool *p, uint32_t id)
 {
+	assert(pool_has_caller_words(p));
 	return &caller_words(p, id)->aux;
+}
+
+void
+pool_test_after_drop(struct pool *p, void (*fn)(uint32_t, void *), void *arg)
+{
+	p->after_drop = fn;
+	p->after_drop_arg = arg;
 }
 
 bool

@@ -68,7 +68,8 @@ struct pool_stats {
 	uint64_t	objects;	/* live objects, all kinds */
 	uint64_t	frames;		/* frames zspages have touched */
 	uint64_t	empty_frames;	/* of them, kept in emptied zspages */
-	uint64_t	meta_bytes;	/* object records + zspage descriptors */
+	uint64_t	meta_bytes;	/* object records, zspage descriptors,
+					   same-filled words, frame map */
 	uint64_t	refs;		/* pages referencing objects */
 	uint64_t	pages_merged;	/* pages sharing bytes with another */
 	uint64_t	objects_moved;	/* by compaction, total */
@@ -187,6 +188,14 @@ void		 pool_stats(struct pool *p, struct pool_stats *st);
  * whenever no store, free or compaction is running.  0, or -errno.
  */
 int		 pool_resident_frames(struct pool *p, uint64_t *frames);
+
+/*
+ * Tests only: fn(id, arg) runs in every put of id just after its count
+ * dropped, before the put is done, so a test can put, free and store
+ * at that point.  Set it while nothing runs; NULL removes it.
+ */
+void		 pool_test_after_drop(struct pool *p,
+		     void (*fn)(uint32_t, void *), void *arg);
 
 /* Per-class occupancy: fills up to n entries, returns classes in use. */
 unsigned	 pool_class_stats(struct pool *p, struct pool_class_stats *cs,

@@ -775,6 +775,68 @@ test_merge(void)
 	pool_destroy(p);
 }
 
+/*
+ * Two puts of a merged page (an alias) at once: the second drops the last
+ * reference and frees the record, and a store takes it, all between the
+ * first put's drop and the rest of it (the test hook runs them there).
+ * The first put must still act on what the alias pointed at, not on the
+ * record's new tenant.
+ */
+struct alias_race {
+	struct pool	*p;
+	uint32_t	 alias, tenant;
+	bool		 done;
+};
+
+static void
+put_and_reuse(uint32_t id, void *arg)
+{
+	struct alias_race	*ar = arg;
+	uint8_t			 page[PG];
+
+	if (ar->done || id != ar->alias)
+		return;
+	ar->done = true;
+	CU_ASSERT_EQUAL(pool_put(ar->p, ar->alias), 0);
+	make_page(page, 78, 700);
+	CU_ASSERT_EQUAL(pool_store(ar->p, lz4, page, &ar->tenant, NULL), 0);
+	CU_ASSERT_EQUAL(ar->tenant, ar->alias);	/* the record, reused */
+}
+
+static void
+test_alias_put_race(void)
+{
+	struct pool		*p = new_pool(16 << 20, 0);
+	struct alias_race	 ar = { p, 0, 0, false };
+	struct pool_stats	 st;
+	uint8_t			 page[PG], out[PG];
+	uint32_t		 keep;
+
+	make_page(page, 77, 500);
+	CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &keep, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &ar.alias, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pool_merge(p, keep, ar.alias), 0);
+	CU_ASSERT_EQUAL_FATAL(pool_get(p, ar.alias), 0);
+	CU_ASSERT_EQUAL(pool_obj_refs(p, keep), 3);
+	pool_test_after_drop(p, put_and_reuse, &ar);
+	CU_ASSERT_EQUAL(pool_put(p, ar.alias), 1);
+	pool_test_after_drop(p, NULL, NULL);
+	CU_ASSERT(ar.done);
+	/* both puts reached keep; the tenant is whole and its own */
+	CU_ASSERT_EQUAL(pool_obj_refs(p, keep), 1);
+	CU_ASSERT_EQUAL(pool_obj_refs(p, ar.tenant), 1);
+	make_page(page, 78, 700);
+	CU_ASSERT_EQUAL(pool_load(p, lz4, ar.tenant, out), 0);
+	CU_ASSERT(memcmp(page, out, PG) == 0);
+	pool_stats(p, &st);
+	CU_ASSERT_EQUAL(st.refs, 2);
+	CU_ASSERT_EQUAL(st.pages_merged, 0);
+	CU_ASSERT_EQUAL(pool_put(p, ar.tenant), 0);
+	CU_ASSERT_EQUAL(pool_put(p, keep), 0);
+	check_empty(p);
+	pool_destroy(p);
+}
+
 /* Several threads storing, loading, freeing while another compacts. */
 struct thr {
 	struct pool	*p;
@@ -866,6 +928,8 @@ main(void)
 		{ "same-filled and huge", test_same_and_huge },
 		{ "same-filled pages: metadata to the byte",
 		    test_same_pages_meta },
+		{ "two puts of a merged page, its record reused between",
+		    test_alias_put_race },
 		{ "bad ids change nothing", test_bad_ids },
 		{ "arena exhaustion", test_arena_exhaustion },
 		{ "arena full of emptied zspages", test_arena_full_of_emptied },

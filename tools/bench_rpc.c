@@ -684,8 +684,13 @@ thread_cpu_ns(void)
 /* The timed phases of a client, in order. */
 enum phase { PHASE_STORE, PHASE_LOAD, PHASE_REFILL, PHASE_PIPELINED, NPHASES };
 
-/* Batches a pipelined client keeps in flight. */
-#define PIPELINE_DEPTH	2
+/*
+ * Batches a pipelined client keeps in flight, and their largest size:
+ * two must fit in the library's default 256 staging slots, or the second
+ * waits for the first.
+ */
+#define PIPELINE_DEPTH		2
+#define PIPELINE_MAX_BATCH	128
 
 /* How a phase is reported. */
 static const struct phase_info {
@@ -707,6 +712,7 @@ static const struct phase_info {
 struct phase_time {
 	uint64_t	t0, t1;
 	uint64_t	cpu;		/* this client's CPU, ns */
+	uint64_t	refused;	/* pages a store refused */
 	bool		timed;
 };
 
@@ -715,7 +721,6 @@ struct client_result {
 	struct phase_time phase[NPHASES];
 	uint64_t	pages;
 	uint64_t	verified;	/* stored, loaded and equal */
-	uint64_t	store_errors;	/* pages a store refused, any phase */
 	uint64_t	free_errors;	/* failed frees, pages left behind */
 	int		code;		/* first ZP_E* code seen */
 	char		failed[96];	/* what failed first */
@@ -770,22 +775,22 @@ phase_end(struct phase_time *pt)
 
 /* A batch's results: its pages fail as one, or each has its own. */
 static void
-batch_results(const struct client_ctx *cx, const char *what, int rc,
-    int *results, size_t k)
+batch_results(const struct client_ctx *cx, struct phase_time *pt,
+    const char *what, int rc, int *results, size_t k)
 {
 	size_t	j;
 
 	if (rc < 0) {
 		for (j = 0; j < k; j++)
 			results[j] = rc;
-		cx->res->store_errors += k;
+		pt->refused += k;
 		client_fail(cx->res, what, rc);
 		return;
 	}
 	if ((size_t)rc != k)
 		for (j = 0; j < k; j++)
 			if (results[j] != 0) {
-				cx->res->store_errors++;
+				pt->refused++;
 				client_fail(cx->res, "store", results[j]);
 			}
 }
@@ -802,7 +807,7 @@ client_store(const struct client_ctx *cx, zp_client *zc, zp_handle *h,
 		k = cx->n - i < cx->o->batch ? cx->n - i : cx->o->batch;
 		rc = zp_store_batch(zc, corpus_page(cx->c, cx->first + i), k,
 		    h + i, results + i);
-		batch_results(cx, "zp_store_batch", rc, results + i, k);
+		batch_results(cx, pt, "zp_store_batch", rc, results + i, k);
 	}
 	phase_end(pt);
 	for (i = 0; i < cx->n; i++)
@@ -821,19 +826,20 @@ client_store_pipelined(const struct client_ctx *cx, zp_client *zc,
 {
 	zp_ticket	ticket[PIPELINE_DEPTH];
 	size_t		at[PIPELINE_DEPTH], len[PIPELINE_DEPTH];
-	size_t		i = 0, k, oldest = 0, inflight = 0, slot;
+	size_t		i = 0, k, oldest = 0, inflight = 0, slot, batch;
 	int		rc;
 
+	batch = cx->o->batch < PIPELINE_MAX_BATCH ? cx->o->batch :
+	    PIPELINE_MAX_BATCH;
 	phase_begin(pt);
 	while (i < cx->n || inflight > 0) {
 		if (i < cx->n && inflight < PIPELINE_DEPTH) {
-			k = cx->n - i < cx->o->batch ? cx->n - i :
-			    cx->o->batch;
+			k = cx->n - i < batch ? cx->n - i : batch;
 			slot = (oldest + inflight) % PIPELINE_DEPTH;
 			rc = zp_store_async(zc, corpus_page(cx->c,
 			    cx->first + i), k, &ticket[slot]);
 			if (rc != 0) {
-				batch_results(cx, "zp_store_async", rc,
+				batch_results(cx, pt, "zp_store_async", rc,
 				    results + i, k);
 			} else {
 				at[slot] = i;
@@ -845,7 +851,7 @@ client_store_pipelined(const struct client_ctx *cx, zp_client *zc,
 		}
 		rc = zp_wait(zc, ticket[oldest], h + at[oldest],
 		    results + at[oldest], len[oldest]);
-		batch_results(cx, "zp_wait", rc, results + at[oldest],
+		batch_results(cx, pt, "zp_wait", rc, results + at[oldest],
 		    len[oldest]);
 		oldest = (oldest + 1) % PIPELINE_DEPTH;
 		inflight--;
@@ -1103,8 +1109,10 @@ tput_collect(const struct rpc_opts *o, const struct corpus *c,
 		const struct client_result *r = &res[i];
 
 		run->verified += r->verified;
-		run->errors += r->pages - r->verified + r->store_errors +
-		    r->free_errors;
+		/* A page the first store refused is an unverified one. */
+		run->errors += r->pages - r->verified + r->free_errors +
+		    r->phase[PHASE_REFILL].refused +
+		    r->phase[PHASE_PIPELINED].refused;
 		if (run->failed[0] == '\0' && r->failed[0] != '\0')
 			snprintf(run->failed, sizeof run->failed,
 			    "client %u: %s", i, r->failed);
