@@ -696,15 +696,17 @@ enum phase { PHASE_STORE, PHASE_LOAD, PHASE_REFILL, PHASE_PIPELINED, NPHASES };
 static const struct phase_info {
 	const char	*name;		/* NAME_mbps, NAME_vs_2x_codec */
 	const char	*note;		/* after its figures */
+	const char	*pool;		/* after its target's verdict */
 	bool		 store;		/* against compress, else decompress */
 	unsigned	 snap;		/* daemon CPU snapshots snap, snap + 1 */
 } phase_info[NPHASES] = {
-	{ "store", "", true, 0 },
-	{ "load", "", false, 1 },
+	{ "store", "", "; a pool growing", true, 0 },
+	{ "load", "", "", false, 1 },
 	{ "store_refill", " (every page freed, then stored again at once)",
-	    true, 3 },
+	    "; a pool in use", true, 3 },
 	{ "store_pipelined", " (the refill again, zp_store_async, "
-	    "2 batches in flight)", true, 5 },
+	    "2 batches in flight)", "; a pool in use, 2 batches in flight",
+	    true, 5 },
 };
 #define NSNAPS		7
 
@@ -1633,10 +1635,6 @@ report_zram(const struct rpc_report *r)
 static void
 report_targets(const struct rpc_report *r)
 {
-	static const char *const how[NPHASES] = {
-		"; a pool growing", "", "; a pool in use",
-		"; a pool in use, 2 batches in flight"
-	};
 	double	p50 = bench_median(&r->lat.p50), p99 = bench_median(&r->lat.p99);
 	double	ratio, target;
 	enum phase ph;
@@ -1649,7 +1647,7 @@ report_targets(const struct rpc_report *r)
 		printf("  %s >= %.0f%% of %d x bare %s: %s (%.1f%%%s)\n",
 		    phase_info[ph].name, 100 * target, TARGET_PARALLEL,
 		    phase_info[ph].store ? "compress" : "decompress",
-		    verdict(ratio >= target), 100 * ratio, how[ph]);
+		    verdict(ratio >= target), 100 * ratio, phase_info[ph].pool);
 	}
 	printf("  load p50 <= %.0f us: %s (%.2f)\n", TARGET_P50_US,
 	    verdict(p50 <= TARGET_P50_US), p50);
