@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "zpclient.h"
+#include "page.h"
 #include "spin.h"
 #include "wire.h"
 
@@ -597,8 +598,9 @@ zpc_send_store(struct zp_client *c, struct zpc_req *r, const uint8_t *pages)
 	unsigned		 i;
 
 	for (i = 0; i < r->n; i++)
-		memcpy(c->staging + (size_t)r->slots[i] * ZP_PAGE_SIZE,
-		    pages + (r->base + i) * ZP_PAGE_SIZE, ZP_PAGE_SIZE);
+		page_stream(c->staging + (size_t)r->slots[i] * ZP_PAGE_SIZE,
+		    pages + (r->base + i) * ZP_PAGE_SIZE);
+	page_stream_fence();
 	s.n_slots = r->n;
 	s.slots = r->slots;
 	f.body_case = ZPOOL__FRAME__BODY_STORE;

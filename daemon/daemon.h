@@ -208,6 +208,7 @@ struct zpoold {
 	struct dedup		*dedup;		/* thread-safe */
 	struct workers		 workers;
 	struct codec_ctx	*loop_ctx;	/* small loads, loop thread only */
+	uint8_t			*loop_page;	/* their scratch page */
 	uid_t			 self_uid;
 	uint64_t		 handle_key;	/* salts every handle table */
 
@@ -300,7 +301,7 @@ int		 store_page(struct zpoold *zd, struct codec_ctx *ctx,
 		     struct client *c, const void *page, uint32_t *id,
 		     unsigned *csize, bool *shared);
 int		 store_load(struct zpoold *zd, struct codec_ctx *ctx,
-		     uint32_t id, void *dst);
+		     uint32_t id, void *slot, void *scratch);
 int		 store_pin(struct zpoold *zd, uint32_t id);
 void		 store_unpin(struct zpoold *zd, uint32_t id, uint64_t scope);
 void		 store_release(struct zpoold *zd, struct client *c,

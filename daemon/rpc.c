@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "page.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -96,10 +97,12 @@ rpc_load_inline(struct client *c, const wire_frame *f)
 			continue;
 		}
 		errors[i] = store_load(c->zd, c->zd->loop_ctx, o.id,
-		    c->stage + (size_t)r->slots[i] * ZP_PAGE_SIZE);
+		    c->stage + (size_t)r->slots[i] * ZP_PAGE_SIZE,
+		    c->zd->loop_page);
 		if (errors[i] == 0)
 			c->loads++;
 	}
+	page_stream_fence();
 	lr.n_errors = r->n_handles;
 	lr.errors = errors;
 	rf.id = f->id;

@@ -525,7 +525,9 @@ server_start(struct zpoold *zd, const char **cause)
 		*cause = "cannot create the event loop";
 		return -ENOMEM;
 	}
-	if ((zd->loop_ctx = codec_ctx_new(&zd->s.codec)) == NULL) {
+	if ((zd->loop_ctx = codec_ctx_new(&zd->s.codec)) == NULL ||
+	    posix_memalign((void **)&zd->loop_page, ZP_PAGE_SIZE,
+	    ZP_PAGE_SIZE) != 0) {
 		*cause = "cannot create a codec context";
 		return -ENOMEM;
 	}
@@ -647,6 +649,7 @@ server_free(struct zpoold *zd)
 		event_base_free(zd->base);
 	if (zd->loop_ctx != NULL)
 		codec_ctx_free(zd->loop_ctx);
+	free(zd->loop_page);
 	if (zd->dedup != NULL)
 		dedup_destroy(zd->dedup);
 	if (zd->pool != NULL)

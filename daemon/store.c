@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "daemon.h"
+#include "page.h"
 #include "log.h"
 
 /* A page refused for lack of room: counted, and the client keeps it. */
@@ -113,14 +114,22 @@ store_page(struct zpoold *zd, struct codec_ctx *ctx, struct client *c,
 }
 
 /* Decompress object id into dst (a client's slot).  Worker thread. */
+/*
+ * Load object id into a client's slot: decompress into `scratch`, this
+ * thread's own page, and stream it into the slot (page.h says why).  The
+ * caller fences once after its last page.
+ */
 int
-store_load(struct zpoold *zd, struct codec_ctx *ctx, uint32_t id, void *dst)
+store_load(struct zpoold *zd, struct codec_ctx *ctx, uint32_t id, void *slot,
+    void *scratch)
 {
 	int	rc;
 
-	rc = pool_load(zd->pool, ctx, id, dst);
-	if (rc == 0)
+	rc = pool_load(zd->pool, ctx, id, scratch);
+	if (rc == 0) {
+		page_stream(slot, scratch);
 		return 0;
+	}
 	if (rc == -ENOENT)
 		return ZP_ENOENT;
 	log_warnx("object %u failed to load: %s", id,

@@ -6,7 +6,8 @@
  * each page out of the client's slot into that page before anything looks
  * at it: the client may keep writing its slot, and hashing or compressing
  * memory that changes underneath would let it poison the shared dedup
- * index.  A load decompresses straight into the slot.
+ * index.  A load decompresses into that page and streams it into the slot
+ * (page.h says why).
  *
  * Completions go on `done`; the worker that makes `done` non-empty writes
  * the eventfd, and the loop, woken once, takes the whole list.  The loop
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "page.h"
 #include "spin.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -101,8 +103,9 @@ run_load(struct worker *w, struct job *job)
 		if (job->ids[i] == 0)
 			continue;
 		job->errors[i] = store_load(w->zd, w->ctx, job->ids[i],
-		    c->stage + (size_t)job->slots[i] * ZP_PAGE_SIZE);
+		    c->stage + (size_t)job->slots[i] * ZP_PAGE_SIZE, w->page);
 	}
+	page_stream_fence();
 }
 
 /* Undo the pins of a load, whether it ran or was skipped. */

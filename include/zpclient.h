@@ -6,8 +6,8 @@
  * handle.  Page bytes never travel on the socket: at connect time the library
  * creates a sealed memfd of `slots` page slots (the staging area), passes it
  * to the daemon once, and requests then name slots.  The daemon copies a page
- * out of its slot before it looks at it, and decompresses loads straight into
- * the slot.
+ * out of its slot before it looks at it, and writes each loaded page into
+ * its slot.
  *
  * Conventions:
  *   - Every call returns 0 (or a count) on success and a negative ZP_E* code

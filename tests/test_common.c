@@ -1,5 +1,5 @@
 /*
- * test_common.c -- CUnit suites for common/: codec, size, wire.
+ * test_common.c -- CUnit suites for common/: page, codec, size, wire.
  *
  * One suite per module.  The wire suite is the contract of the one decoder
  * that sees peer bytes: every way a frame can be cut short, overlong,
@@ -653,9 +653,46 @@ test_wire_dial(void)
 	CU_ASSERT(wire_dial(path, 0) == -ENAMETOOLONG);
 }
 
+/*
+ * page_stream from every source alignment into an aligned slot between two
+ * guard pages: the slot gets exactly the source's bytes, nothing beside it
+ * is written.
+ */
+static void
+test_page_stream(void)
+{
+	uint8_t		*buf, *src, *slot;
+	uint64_t	 seed = 7;
+	unsigned	 off, i;
+
+	CU_ASSERT_FATAL(posix_memalign((void **)&buf, PAGE_SIZE_4K,
+	    4 * PAGE_SIZE_4K) == 0);
+	src = malloc(PAGE_SIZE_4K + 16);
+	CU_ASSERT_FATAL(src != NULL);
+	slot = buf + PAGE_SIZE_4K;
+	for (off = 0; off < 16; off += 3) {
+		for (i = 0; i < PAGE_SIZE_4K; i++)
+			src[off + i] = (uint8_t)rng_next(&seed);
+		memset(buf, 0xa5, 4 * PAGE_SIZE_4K);
+		page_stream(slot, src + off);
+		page_stream_fence();
+		CU_ASSERT(memcmp(slot, src + off, PAGE_SIZE_4K) == 0);
+		for (i = 0; i < PAGE_SIZE_4K; i++)
+			if (buf[i] != 0xa5 || slot[PAGE_SIZE_4K + i] != 0xa5)
+				break;
+		CU_ASSERT(i == PAGE_SIZE_4K);
+	}
+	free(src);
+	free(buf);
+}
+
 int
 main(void)
 {
+	static const struct cu_case page[] = {
+		{ "page_stream", test_page_stream },
+		{ NULL, NULL }
+	};
 	static const struct cu_case codec[] = {
 		{ "lz4 round trip", test_codec_lz4 },
 		{ "zstd round trip", test_codec_zstd },
@@ -681,6 +718,8 @@ main(void)
 		{ NULL, NULL }
 	};
 
+	if (cu_suite("page", page) != 0)
+		return 1;
 	if (cu_suite("codec", codec) != 0)
 		return 1;
 	if (cu_suite("size", size) != 0)
