@@ -90,7 +90,9 @@ struct client {
 	int			 hello_fd;	/* the staging memfd, or -1 */
 	bool			 hello_extra_fds;
 
-	struct bufferevent	*bev;		/* CONN_READY */
+	struct bufferevent	*bev;		/* CONN_READY: replies */
+	struct event		*read_ev;	/* CONN_READY: requests */
+	struct evbuffer		*input;		/* CONN_READY: their bytes */
 
 	/*
 	 * Staging area: set at hello, unmapped when refs reaches 0.
