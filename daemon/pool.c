@@ -183,6 +183,10 @@ struct chunked {
 	uint32_t	 free_head;
 };
 
+/* class_map's entries are bytes, and a loc is an offset in steps. */
+_Static_assert(POOL_NR_CLASSES <= 256, "class_map holds uint8_t");
+_Static_assert(POOL_CLASS_STEP == 16, "MAX_ARENA and loc assume 16");
+
 struct pool {
 	int		 fd;
 	uint8_t		*arena;
