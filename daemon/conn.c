@@ -7,8 +7,9 @@
  * hand: first the 4-byte length, then exactly that frame and not a byte
  * more, so requests pipelined behind it stay in the socket.  Only then does
  * the connection get its bufferevent, which sends the replies.  Requests
- * are read by hand as well, into a buffer of our own: a bufferevent asks the kernel how much is waiting (ioctl FIONREAD) before
- * every read, one system call in four of a single-page load.
+ * are read by hand as well, into a buffer of our own: a bufferevent asks
+ * the kernel how much is waiting (ioctl FIONREAD) before every read, one
+ * system call in four of a single-page load.
  *
  * A peer gives us at most one fd, once.  Fds arrive MSG_CMSG_CLOEXEC; a
  * truncated control message (MSG_CTRUNC: the kernel dropped fds) drops the
@@ -701,9 +702,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct client	*c = arg;
 
-	if (what & BEV_EVENT_EOF)
-		conn_drop(c, "closed");
-	else if (what & BEV_EVENT_ERROR)
+	/* Only writes report here: conn_read_cb sees the end of input. */
+	if (what & BEV_EVENT_ERROR)
 		conn_drop(c, evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
 }

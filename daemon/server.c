@@ -525,10 +525,13 @@ server_start(struct zpoold *zd, const char **cause)
 		*cause = "cannot create the event loop";
 		return -ENOMEM;
 	}
-	if ((zd->loop_ctx = codec_ctx_new(&zd->s.codec)) == NULL ||
-	    posix_memalign((void **)&zd->loop_page, ZP_PAGE_SIZE,
-	    ZP_PAGE_SIZE) != 0) {
+	if ((zd->loop_ctx = codec_ctx_new(&zd->s.codec)) == NULL) {
 		*cause = "cannot create a codec context";
+		return -ENOMEM;
+	}
+	if (posix_memalign((void **)&zd->loop_page, ZP_PAGE_SIZE,
+	    ZP_PAGE_SIZE) != 0) {
+		*cause = "cannot allocate the loop's page";
 		return -ENOMEM;
 	}
 	zd->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -113,7 +113,6 @@ store_page(struct zpoold *zd, struct codec_ctx *ctx, struct client *c,
 	return 0;
 }
 
-/* Decompress object id into dst (a client's slot).  Worker thread. */
 /*
  * Load object id into a client's slot: decompress into `scratch`, this
  * thread's own page, and stream it into the slot (page.h says why).  The
