@@ -592,9 +592,15 @@ class_trim(struct pool *p, struct size_class *c, bool all)
 		first = zspage_detach(p, c, c->group[GROUP_EMPTY], &touched);
 		if (--c->empty < c->empty_low)
 			c->empty_low = c->empty;
-		ATOMIC_SUB(&p->empty_frames, touched);
 		pthread_mutex_unlock(&c->lock);
 		frames_free(p, first, c->frames, touched);
+		/*
+		 * Only now, and with release: whoever reads empty_frames
+		 * first (pool_stats) and finds them gone finds the frames
+		 * gone too.
+		 */
+		__atomic_sub_fetch(&p->empty_frames, touched,
+		    __ATOMIC_RELEASE);
 		freed += touched;
 		pthread_mutex_lock(&c->lock);
 	}
@@ -1616,8 +1622,9 @@ pool_stats(struct pool *p, struct pool_stats *st)
 	/* pages, as zram counts them: a shared object counts once a page */
 	st->orig_data_size = ATOMIC_LOAD(&p->refs) * POOL_PAGE_SIZE;
 	st->compr_data_size = ATOMIC_LOAD(&p->compr_bytes);
+	/* empty_frames first: see class_trim */
+	st->empty_frames = __atomic_load_n(&p->empty_frames, __ATOMIC_ACQUIRE);
 	st->frames = ATOMIC_LOAD(&p->frames);
-	st->empty_frames = ATOMIC_LOAD(&p->empty_frames);
 	st->meta_bytes = pool_meta_bytes(p);
 	st->mem_used_total = st->frames * POOL_PAGE_SIZE + st->meta_bytes;
 	st->mem_used_max = ATOMIC_LOAD(&p->mem_used_max);
