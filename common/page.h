@@ -51,7 +51,7 @@ page_fill(void *page, uint64_t word)
  * non-temporal stores.  The slot's cache lines sit in the reader's CPU
  * since it last read them; ordinary stores must take each line back first,
  * and lz4 writing its output there ran at 1.7 GB/s where it runs at 4.0
- * into a private page (docs/performance.md, "Staging slots").  Streaming
+ * into a private page (docs/performance.md, "session 6").  Streaming
  * stores hand whole lines to memory instead.  `dst` must be 16-byte
  * aligned (slots are page-aligned); `src` need not be.  The stores are
  * weakly ordered: call page_stream_fence() once, after the last page and

@@ -210,7 +210,7 @@ struct zpoold {
 	struct dedup		*dedup;		/* thread-safe */
 	struct workers		 workers;
 	struct codec_ctx	*loop_ctx;	/* small loads, loop thread only */
-	uint8_t			*loop_page;	/* their scratch page */
+	uint8_t			*loop_page;	/* small loads' scratch page */
 	uid_t			 self_uid;
 	uint64_t		 handle_key;	/* salts every handle table */
 

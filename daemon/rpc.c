@@ -24,8 +24,8 @@
 #include <time.h>
 
 #include "daemon.h"
-#include "page.h"
 #include "log.h"
+#include "page.h"
 #include "xmalloc.h"
 
 /* Room kept free in a stats reply for the frame around the clients. */

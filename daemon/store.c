@@ -16,8 +16,8 @@
 #include <stdatomic.h>
 
 #include "daemon.h"
-#include "page.h"
 #include "log.h"
+#include "page.h"
 
 /* A page refused for lack of room: counted, and the client keeps it. */
 static int
