@@ -29,7 +29,7 @@ case $json in
 *) fail "rpc's last line is not a JSON object: $json" ;;
 esac
 for key in store_mbps store_refill_mbps store_pipelined_mbps load_mbps \
-    load_p50_us load_p99_us store_pipelined_vs_2x_codec verified_pages errors codec_compress_mbps codec_decompress_mbps rtt_p50_us \
+    load_pipelined_mbps load_pipelined_vs_2x_codec load_p50_us load_p99_us store_pipelined_vs_2x_codec verified_pages errors codec_compress_mbps codec_decompress_mbps rtt_p50_us \
     rtt_same_cpu_p50_us idle_kib_per_client zram_write_mbps; do
 	echo "$json" | grep -q "\"$key\":" || fail "JSON lacks $key"
 done
@@ -38,7 +38,8 @@ echo "$json" | grep -q "\"verified_pages\":$pages," || fail "not all verified"
 echo "$json" | grep -q '"errors":0,' || fail "errors"
 echo "$json" | grep -q '"idle_clients":8,' || fail "idle clients"
 echo "$json" | grep -q '"zram_write_mbps":null' || fail "zram not null"
-for key in store_mbps store_pipelined_mbps load_mbps load_p50_us; do
+for key in store_mbps store_pipelined_mbps load_mbps load_pipelined_mbps \
+    load_p50_us; do
 	echo "$json" | grep -q "\"$key\":[1-9]" ||
 	    echo "$json" | grep -q "\"$key\":0\.[0-9]*[1-9]" ||
 	    fail "$key is not positive"

@@ -14,8 +14,9 @@
  *      emptied, which keep their frames until the daemon's next trim: a
  *      pool in use -- and free it; then the refill once more, pipelined
  *      (zp_store_async, two batches in flight, so that the library copies
- *      the next batch in while the workers compress this one), and free
- *      it.  Our daemon trims every second and
+ *      the next batch in while the workers compress this one); then load
+ *      those pages once more with two threads sharing the connection, a
+ *      batch in flight each, check them again, and free them.  Our daemon trims every second and
  *      runs are RPC_COLD_MS apart, so that every run's first store finds
  *      a pool that must grow.  A phase starts in every client at
  *      once (each waits on a pipe the parent closes) and lasts from the
@@ -48,6 +49,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -682,12 +684,16 @@ thread_cpu_ns(void)
 }
 
 /* The timed phases of a client, in order. */
-enum phase { PHASE_STORE, PHASE_LOAD, PHASE_REFILL, PHASE_PIPELINED, NPHASES };
+enum phase {
+	PHASE_STORE, PHASE_LOAD, PHASE_REFILL, PHASE_PIPELINED,
+	PHASE_LOAD_PIPELINED, NPHASES
+};
 
 /*
- * Batches a pipelined client keeps in flight, and their largest size:
- * two must fit in the library's default 256 staging slots, or the second
- * waits for the first.
+ * Batches a pipelined client keeps in flight (for loads: threads sharing
+ * its connection, one batch each), and their largest size: two must fit
+ * in the library's default 256 staging slots, or the second waits for the
+ * first.
  */
 #define PIPELINE_DEPTH		2
 #define PIPELINE_MAX_BATCH	128
@@ -707,8 +713,11 @@ static const struct phase_info {
 	{ "store_pipelined", " (the refill again, zp_store_async, "
 	    "2 batches in flight)", "; a pool in use, 2 batches in flight",
 	    true, 5 },
+	{ "load_pipelined", " (those pages loaded again, 2 threads on the "
+	    "connection, a batch in flight each)", "; 2 batches in flight",
+	    false, 7 },
 };
-#define NSNAPS		7
+#define NSNAPS		9
 
 /* One timed phase of one client. */
 struct phase_time {
@@ -723,6 +732,7 @@ struct client_result {
 	struct phase_time phase[NPHASES];
 	uint64_t	pages;
 	uint64_t	verified;	/* stored, loaded and equal */
+	uint64_t	reload_errors;	/* pages the second load got wrong */
 	uint64_t	free_errors;	/* failed frees, pages left behind */
 	int		code;		/* first ZP_E* code seen */
 	char		failed[96];	/* what failed first */
@@ -864,25 +874,71 @@ client_store_pipelined(const struct client_ctx *cx, zp_client *zc,
 			h[i] = 0;
 }
 
-static void
-client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
-    uint8_t *out, int *results)
-{
-	size_t	i, k, j;
-	int	rc;
+/* One loader's share: every `stride`-th batch from batch `first` on. */
+struct loader {
+	const struct client_ctx	*cx;
+	zp_client		*zc;
+	const zp_handle		*h;
+	uint8_t			*out;
+	int			*results;
+	size_t			 first, stride;
+	uint64_t		 cpu;		/* this thread's, ns */
+};
 
-	phase_begin(&cx->res->phase[PHASE_LOAD]);
-	for (i = 0; i < cx->n; i += k) {
-		k = cx->n - i < cx->o->batch ? cx->n - i : cx->o->batch;
-		rc = zp_load_batch(zc, h + i, k, out + i * (size_t)PAGE_SIZE_4K,
-		    results + i);
+static void *
+loader_run(void *arg)
+{
+	struct loader	*l = arg;
+	size_t		 b = l->cx->o->batch, n = l->cx->n, i, k, j;
+	uint64_t	 cpu0 = thread_cpu_ns();
+	int		 rc;
+
+	for (i = l->first * b; i < n; i += l->stride * b) {
+		k = n - i < b ? n - i : b;
+		rc = zp_load_batch(l->zc, l->h + i, k,
+		    l->out + i * (size_t)PAGE_SIZE_4K, l->results + i);
 		if (rc < 0) {
 			for (j = i; j < i + k; j++)
-				results[j] = rc;
-			client_fail(cx->res, "zp_load_batch", rc);
+				l->results[j] = rc;
+			client_fail(l->cx->res, "zp_load_batch", rc);
 		}
 	}
-	phase_end(&cx->res->phase[PHASE_LOAD]);
+	l->cpu = thread_cpu_ns() - cpu0;
+	return NULL;
+}
+
+/*
+ * Load every page back in batches, with `threads` threads sharing the
+ * connection (1 or PIPELINE_DEPTH), then check it byte for byte.  The
+ * first load counts verified pages; a later one counts what it got wrong.
+ */
+static void
+client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
+    uint8_t *out, int *results, enum phase ph, unsigned threads)
+{
+	struct loader	 l[PIPELINE_DEPTH];
+	struct phase_time *pt = &cx->res->phase[ph];
+	pthread_t	 tid[PIPELINE_DEPTH];
+	bool		 good;
+	size_t		 i;
+	unsigned	 t, started = 1;
+
+	for (t = 0; t < threads; t++)
+		l[t] = (struct loader){ cx, zc, h, out, results, t, threads,
+		    0 };
+	phase_begin(pt);
+	for (t = 1; t < threads; t++, started++)
+		if (pthread_create(&tid[t], NULL, loader_run, &l[t]) != 0)
+			break;
+	/* A helper that did not start leaves its batches to this thread. */
+	if (started < threads)
+		l[0].stride = 1;
+	loader_run(&l[0]);
+	for (t = 1; t < started; t++)
+		pthread_join(tid[t], NULL);
+	phase_end(pt);
+	for (t = 1; t < started; t++)
+		pt->cpu += l[t].cpu;
 	/* A last byte, not waited on: the parent reads the daemon's CPU
 	   time before we verify. */
 	write_full(cx->ready_w, &cx->index, 1);
@@ -890,19 +946,18 @@ client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
 	for (i = 0; i < cx->n; i++) {
 		if (h[i] == 0)
 			continue;
-		if (results[i] != 0) {
+		good = results[i] == 0 && memcmp(out + i * (size_t)PAGE_SIZE_4K,
+		    corpus_page(cx->c, cx->first + i), PAGE_SIZE_4K) == 0;
+		if (good) {
+			cx->res->verified += ph == PHASE_LOAD;
+			continue;
+		}
+		cx->res->reload_errors += ph != PHASE_LOAD;
+		if (results[i] != 0)
 			client_fail(cx->res, "load", results[i]);
-			continue;
-		}
-		if (memcmp(out + i * (size_t)PAGE_SIZE_4K,
-		    corpus_page(cx->c, cx->first + i), PAGE_SIZE_4K) != 0) {
-			if (cx->res->failed[0] == '\0')
-				snprintf(cx->res->failed,
-				    sizeof cx->res->failed, "page %zu came "
-				    "back different", cx->first + i);
-			continue;
-		}
-		cx->res->verified++;
+		else if (cx->res->failed[0] == '\0')
+			snprintf(cx->res->failed, sizeof cx->res->failed,
+			    "page %zu came back different", cx->first + i);
 	}
 }
 
@@ -974,7 +1029,7 @@ client_main(const struct client_ctx *cx)
 		write_full(cx->ready_w, &cx->index, 1);
 		_exit(0);
 	}
-	client_load(cx, zc, h, out, results);
+	client_load(cx, zc, h, out, results, PHASE_LOAD, 1);
 	client_free(cx, zc, h, results);
 	barrier(cx, cx->go_r[PHASE_REFILL]);
 	client_store(cx, zc, h, results, &cx->res->phase[PHASE_REFILL]);
@@ -984,6 +1039,9 @@ client_main(const struct client_ctx *cx)
 	client_store_pipelined(cx, zc, h, results,
 	    &cx->res->phase[PHASE_PIPELINED]);
 	write_full(cx->ready_w, &cx->index, 1);
+	barrier(cx, cx->go_r[PHASE_LOAD_PIPELINED]);
+	client_load(cx, zc, h, out, results, PHASE_LOAD_PIPELINED,
+	    PIPELINE_DEPTH);
 	client_free(cx, zc, h, results);
 	zp_close(zc);
 	_exit(0);
@@ -1114,7 +1172,7 @@ tput_collect(const struct rpc_opts *o, const struct corpus *c,
 		/* A page the first store refused is an unverified one. */
 		run->errors += r->pages - r->verified + r->free_errors +
 		    r->phase[PHASE_REFILL].refused +
-		    r->phase[PHASE_PIPELINED].refused;
+		    r->phase[PHASE_PIPELINED].refused + r->reload_errors;
 		if (run->failed[0] == '\0' && r->failed[0] != '\0')
 			snprintf(run->failed, sizeof run->failed,
 			    "client %u: %s", i, r->failed);
