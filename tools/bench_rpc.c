@@ -883,6 +883,7 @@ struct loader {
 	int			*results;
 	size_t			 first, stride;
 	uint64_t		 cpu;		/* this thread's, ns */
+	int			 code;		/* its first failed call's */
 };
 
 static void *
@@ -900,7 +901,8 @@ loader_run(void *arg)
 		if (rc < 0) {
 			for (j = i; j < i + k; j++)
 				l->results[j] = rc;
-			client_fail(l->cx->res, "zp_load_batch", rc);
+			if (l->code == 0)
+				l->code = rc;
 		}
 	}
 	l->cpu = thread_cpu_ns() - cpu0;
@@ -924,8 +926,9 @@ client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
 	unsigned	 t, started = 1;
 
 	for (t = 0; t < threads; t++)
-		l[t] = (struct loader){ cx, zc, h, out, results, t, threads,
-		    0 };
+		l[t] = (struct loader){ .cx = cx, .zc = zc, .h = h,
+		    .out = out, .results = results, .first = t,
+		    .stride = threads };
 	phase_begin(pt);
 	for (t = 1; t < threads; t++, started++)
 		if (pthread_create(&tid[t], NULL, loader_run, &l[t]) != 0)
@@ -937,8 +940,13 @@ client_load(const struct client_ctx *cx, zp_client *zc, const zp_handle *h,
 	for (t = 1; t < started; t++)
 		pthread_join(tid[t], NULL);
 	phase_end(pt);
-	for (t = 1; t < started; t++)
-		pt->cpu += l[t].cpu;
+	/* Failures are told here, by one thread, once the others are done. */
+	for (t = 0; t < started; t++) {
+		if (t > 0)
+			pt->cpu += l[t].cpu;
+		if (l[t].code != 0)
+			client_fail(cx->res, "zp_load_batch", l[t].code);
+	}
 	/* A last byte, not waited on: the parent reads the daemon's CPU
 	   time before we verify. */
 	write_full(cx->ready_w, &cx->index, 1);
