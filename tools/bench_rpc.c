@@ -16,14 +16,14 @@
  *      (zp_store_async, two batches in flight, so that the library copies
  *      the next batch in while the workers compress this one); then load
  *      those pages once more with two threads sharing the connection, a
- *      batch in flight each, check them again, and free them.  Our daemon trims every second and
- *      runs are RPC_COLD_MS apart, so that every run's first store finds
- *      a pool that must grow.  A phase starts in every client at
- *      once (each waits on a pipe the parent closes) and lasts from the
- *      first client's start to the last client's end, CLOCK_MONOTONIC
- *      being one clock for all processes.
- *      Each run is followed by one single-thread run of the bare codec on
- *      the same pages, and the targets are the median of per-run ratios.
+ *      batch in flight each, check them again, and free them.  Our daemon
+ *      trims every second and runs are RPC_COLD_MS apart, so that every
+ *      run's first store finds a pool that must grow.  A phase starts in
+ *      every client at once (each waits on a pipe the parent closes) and
+ *      lasts from the first client's start to the last client's end,
+ *      CLOCK_MONOTONIC being one clock for all processes.  Each run is
+ *      followed by one single-thread run of the bare codec on the same
+ *      pages, and the targets are the median of per-run ratios.
  *   3. Single-page synchronous load latency: one client, zp_load of one
  *      random stored page per call, every call timed, --runs samples of
  *      --loads calls; p50/p99/p99.9 are the medians over runs.
