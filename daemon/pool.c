@@ -773,21 +773,27 @@ slot_free(struct pool *p, struct size_class *c, uint32_t loc)
 /* --- classes ----------------------------------------------------------- */
 
 /*
- * Frames per zspage for a slot size: the fewest frames that reach the best
- * whole percentage of use (zsmalloc's rule).  Comparing whole percents,
- * not exact fractions, keeps a class from taking 7 frames to win 0.2%: a
- * big zspage is a big partly empty one in a lightly used class.
+ * Frames per zspage for a slot size: the fewest frames that leave the
+ * fewest tail bytes per slot.  zsmalloc compares whole percents of use,
+ * so that a lightly used class does not hold a big, mostly empty zspage;
+ * here the frames past a zspage's highest slot are holes that cost
+ * nothing, so the exact comparison wins: tails go from 0.41% to 0.28% of
+ * the stored bytes (docs/performance.md, session 7).
  */
 static unsigned
 class_frames(unsigned size, unsigned max)
 {
-	unsigned	n, best = 1, used, best_used = 0;
+	unsigned	n, best = 1, objs;
+	uint64_t	waste, best_waste = UINT64_MAX;
 
 	for (n = 1; n <= max; n++) {
-		used = (n * POOL_PAGE_SIZE - (n * POOL_PAGE_SIZE) % size) * 100 /
-		    (n * POOL_PAGE_SIZE);
-		if (used > best_used) {
-			best_used = used;
+		objs = n * POOL_PAGE_SIZE / size;
+		if (objs == 0)
+			continue;
+		/* tail bytes per slot, in 1/65536ths of a byte */
+		waste = (uint64_t)(n * POOL_PAGE_SIZE % size) * 65536 / objs;
+		if (waste < best_waste) {
+			best_waste = waste;
 			best = n;
 		}
 	}
