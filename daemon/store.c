@@ -41,7 +41,7 @@ store_reclaim(struct zpoold *zd)
 
 	if (!atomic_compare_exchange_strong(&zd->reclaiming, &idle, true))
 		return false;
-	pool_compact(zd->pool, NULL);
+	pool_reclaim(zd->pool, NULL);
 	atomic_store(&zd->reclaiming, false);
 	if (dedup_get_mode(zd->dedup) == DEDUP_OFF)
 		atomic_store(&zd->want_merge, true);

@@ -683,6 +683,63 @@ test_retain_empty(void)
 	pool_destroy(p);
 }
 
+/*
+ * pool_reclaim walks the records only for enough to win: a frame for
+ * every 2048 records.  65536 same-filled records (no frames) set that
+ * at 32; a few holes in one class's zspages are below it, and stay for
+ * pool_compact, which takes them.
+ */
+static void
+test_reclaim_threshold(void)
+{
+	struct pool		*p = new_pool(64 << 20, 0);
+	struct model_obj	*m;
+	uint8_t			 page[PG];
+	uint64_t		 moved = 1;
+	uint32_t		*same;
+	unsigned		 n = 0, i, k = 0, csize;
+
+	m = calloc(512, sizeof *m);
+	same = calloc(65536, sizeof *same);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(same);
+	memset(page, 0, sizeof page);
+	for (i = 0; i < 65536; i++)
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &same[i], NULL),
+		    0);
+	for (i = 0; i < 512; i++) {
+		m[i].seed = i;
+		m[i].noise = 1000;
+		make_page(page, m[i].seed, m[i].noise);
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &m[i].id,
+		    &csize), 0);
+		m[i].size = csize;
+		m[i].refs = 1;
+	}
+	/* one in eight of them freed: a few zspages' worth of holes */
+	for (i = 0; i < 512; i++) {
+		if (i % 8 != 0) {
+			m[k++] = m[i];
+			continue;
+		}
+		CU_ASSERT_EQUAL(pool_put(p, m[i].id), 0);
+	}
+	n = k;
+	CU_ASSERT_EQUAL(pool_reclaim(p, &moved), 0);
+	CU_ASSERT_EQUAL(moved, 0);
+	CU_ASSERT(pool_compact(p, &moved) > 0);
+	CU_ASSERT(moved > 0);
+	model_verify_all(p, m, n);
+	for (i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(pool_put(p, m[i].id), 0);
+	for (i = 0; i < 65536; i++)
+		CU_ASSERT_EQUAL(pool_put(p, same[i]), 0);
+	check_empty(p);
+	free(same);
+	free(m);
+	pool_destroy(p);
+}
+
 /* Freeing most objects then compacting gives frames back, data intact. */
 static void
 test_compaction(void)
@@ -946,6 +1003,7 @@ main(void)
 		{ "merge", test_merge },
 		{ "frames count as slots reach them", test_touched_frames },
 		{ "compaction", test_compaction },
+		{ "reclaim threshold", test_reclaim_threshold },
 		{ "emptied zspages kept, reused, trimmed", test_retain_empty },
 		{ "random model", test_random_model },
 		{ "random model, emptied zspages kept",

@@ -83,6 +83,9 @@ struct pool_run {
 	double			 refill_mbps;
 	double			 store_total_mbps;	/* all threads */
 	double			 load_total_mbps;
+	double			 compact_ms;	/* half freed, then compacted */
+	uint64_t		 compact_frames;	/* released */
+	uint64_t		 compact_moved;		/* objects */
 };
 
 static uint64_t
@@ -145,6 +148,37 @@ worker_verify(struct worker *w)
 		if (w->ids[i] != 0 && memcmp(w->out + i * (size_t)PAGE_SIZE_4K,
 		    w->pages + i * (size_t)PAGE_SIZE_4K, PAGE_SIZE_4K) != 0)
 			w->errors++;
+}
+
+/*
+ * Compaction after a churn: every other page of the refilled pool freed
+ * (holes in every zspage), then one pool_compact, timed; the pages left
+ * are loaded and compared after it.  Single thread, after the workers.
+ */
+static void
+compact_run(struct pool *p, const struct codec_spec *spec,
+    const struct corpus *c, uint32_t *ids, uint8_t *out, struct pool_run *run)
+{
+	struct codec_ctx	*ctx;
+	uint64_t		 t0;
+	size_t			 i;
+
+	for (i = 0; i < c->npages; i += 2)
+		if (ids[i] != 0) {
+			if (pool_put(p, ids[i]) != 0)
+				run->errors++;
+			ids[i] = 0;
+		}
+	t0 = bench_now_ns();
+	run->compact_frames = pool_compact(p, &run->compact_moved);
+	run->compact_ms = (double)(bench_now_ns() - t0) / 1e6;
+	if ((ctx = codec_ctx_new(spec)) == NULL)
+		errx(BENCH_EXIT_ERROR, "cannot create a codec context");
+	for (i = 1; i < c->npages; i += 2)
+		if (ids[i] != 0 && (pool_load(p, ctx, ids[i], out) != 0 ||
+		    memcmp(out, corpus_page(c, i), PAGE_SIZE_4K) != 0))
+			run->errors++;
+	codec_ctx_free(ctx);
 }
 
 static void
@@ -264,7 +298,7 @@ print_classes(struct pool *p, FILE *f)
 	b = w.bytes == 0 ? 1 : (double)w.bytes;
 	fprintf(f, "classes_in_use %u\n", n);
 	fprintf(f, "waste_rounding %llu (%.2f%% of stored bytes: slot size "
-	    "over object, headers included)\n",
+	    "over object)\n",
 	    (unsigned long long)w.rounding, 100.0 * (double)w.rounding / b);
 	fprintf(f, "waste_free %llu (%.2f%%: free slots and zspage tails in "
 	    "touched frames)\n", (unsigned long long)w.free,
@@ -345,6 +379,7 @@ pool_run(const struct pool_opts *o, const struct corpus *c, uint8_t *out,
 	run->huge_threshold = pool_huge_threshold(p);
 	if (verbose)
 		print_classes(p, stdout);
+	compact_run(p, &o->codec, c, ids, out, run);
 	pool_destroy(p);
 }
 
@@ -381,6 +416,7 @@ struct pool_report {
 	struct bench_samples	 refill;
 	struct bench_samples	 store_ratio, load_ratio;	/* per run */
 	struct bench_samples	 refill_ratio;
+	struct bench_samples	 compact_ms;
 	uint64_t		 errors;
 	struct codec_bench	 cb;
 	struct zram_bench	 zb;
@@ -393,6 +429,7 @@ report_pool(const struct pool_report *r)
 	const struct pool_stats	*st = &r->first.st;
 	uint64_t		 orig = r->npages * (uint64_t)PAGE_SIZE_4K;
 	char			 extra[64];
+	unsigned		 i;
 
 	printf("pool:\n");
 	printf("  pages %zu\n", r->npages);
@@ -427,6 +464,13 @@ report_pool(const struct pool_report *r)
 	print_samples("load_mbps", &r->load, extra);
 	print_samples("store_refill_mbps", &r->refill, " per thread; every "
 	    "page freed, then stored again into the emptied zspages");
+	printf("  compact_ms %.2f [runs", bench_median(&r->compact_ms));
+	for (i = 0; i < r->compact_ms.n; i++)
+		printf(" %.2f", r->compact_ms.v[i]);
+	printf("] after every other page was freed; first run: moved %llu, "
+	    "released %llu frames\n",
+	    (unsigned long long)r->first.compact_moved,
+	    (unsigned long long)r->first.compact_frames);
 }
 
 static void
@@ -556,6 +600,9 @@ report_json(const struct pool_report *r)
 	    r->first.compr_bytes));
 	bench_json_u64(&j, "same_pages", st->same_pages);
 	bench_json_u64(&j, "huge_pages", st->huge_pages);
+	bench_json_double(&j, "compact_ms", bench_median(&r->compact_ms));
+	bench_json_u64(&j, "compact_moved", r->first.compact_moved);
+	bench_json_u64(&j, "compact_frames", r->first.compact_frames);
 	bench_json_u64(&j, "verified_pages", r->npages - (r->errors >
 	    r->npages ? r->npages : r->errors));
 	bench_json_u64(&j, "verify_errors", r->errors);
@@ -733,6 +780,7 @@ measure(const struct pool_opts *o, const struct corpus *c,
 		bench_sample_add(&r->refill, run.refill_mbps);
 		bench_sample_add(&r->store_total, run.store_total_mbps);
 		bench_sample_add(&r->load_total, run.load_total_mbps);
+		bench_sample_add(&r->compact_ms, run.compact_ms);
 
 		if (codec_bench_run(&o->codec, c->pages, c->npages, 1, &one,
 		    &cause) == -1)

@@ -1584,13 +1584,17 @@ report_idle(const struct rpc_report *r)
 
 /*
  * The CPU each page cost in a phase, against the wall time and the bare
- * codec: what is left of ncpu x wall is time nobody was running.
+ * codec: what is left of ncpu x wall is time nobody was running.  The
+ * ceiling is the ratio to the target's baseline that this machine would
+ * give if the workers cost only the bare codec and no CPU idled: the
+ * clients share the CPUs, so their cost bounds what any daemon can do.
  */
 static void
 report_cpu(const char *phase, const struct cpu_samples *cs, double codec_mbps)
 {
 	double	wall = bench_median(&cs->wall), cl = bench_median(&cs->clients);
 	double	lo = bench_median(&cs->loop), wk = bench_median(&cs->workers);
+	double	bare = div0(PAGE_SIZE_4K, codec_mbps);
 	long	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (ncpu < 1)
@@ -1602,10 +1606,15 @@ report_cpu(const char *phase, const struct cpu_samples *cs, double codec_mbps)
 	}
 	printf(", daemon loop %.2f, workers %.2f; bare codec %.2f;\n"
 	    "    other processes %.2f, stolen %.2f (/proc/stat, 10 ms ticks);"
-	    "\n    idle %.0f%% of %ld CPUs x wall\n", lo, wk,
-	    div0(PAGE_SIZE_4K, codec_mbps), bench_median(&cs->others),
-	    bench_median(&cs->steal), 100 * (1 - div0(cl + lo + wk +
-	    bench_median(&cs->others), (double)ncpu * wall)), ncpu);
+	    "\n    idle %.0f%% of %ld CPUs x wall\n", lo, wk, bare,
+	    bench_median(&cs->others), bench_median(&cs->steal),
+	    100 * (1 - div0(cl + lo + wk + bench_median(&cs->others),
+	    (double)ncpu * wall)), ncpu);
+	printf("    ceiling %.2f of %d x bare (workers at the bare codec's "
+	    "cost, no CPU idle);\n    %.2f with the loop free as well\n",
+	    div0(bare * (double)ncpu, TARGET_PARALLEL * (cl + lo + bare)),
+	    TARGET_PARALLEL,
+	    div0(bare * (double)ncpu, TARGET_PARALLEL * (cl + bare)));
 }
 
 static void
