@@ -38,7 +38,7 @@
  * counted in mem_used_total at its high-water mark, rounded to pages.
  *
  * Locking, outermost first:
- *   compact_lock one compaction at a time
+ *   compact_lock one compaction at a time (never held with merge_lock)
  *   class->lock  slots and zspages of one class, the loc of every object
  *                in them (compaction rewrites loc under it; loads read the
  *                slot under it), and evac[] for its zspages' frames
@@ -84,6 +84,7 @@
 #define LOC_MASK		0x3fffffffu
 #define OBJ_SAME		0x40000000u	/* no slot: loc is the word's id */
 #define OBJ_ALIAS		0x80000000u	/* merged: loc is the target id */
+#define OBJ_FREE		(OBJ_SAME | OBJ_ALIAS)	/* free: loc is a link */
 #define REFS_SHIFT		13		/* size: 0..4096 in 13 bits */
 #define REFS_ONE		(1u << REFS_SHIFT)
 #define SIZE_MASK		(REFS_ONE - 1)
@@ -182,6 +183,7 @@ struct chunked {
 	size_t		 elem;
 	uint32_t	 hiwater;	/* ids 1..hiwater-1 have been handed out */
 	uint32_t	 free_head;
+	uint32_t	 link_tag;	/* or'ed into the links of free entries */
 };
 
 /* class_map's entries are bytes, and a loc is an offset in steps. */
@@ -201,8 +203,8 @@ struct pool {
 	uint8_t		 class_map[POOL_NR_CLASSES]; /* size index -> class */
 
 	pthread_mutex_t	 compact_lock;
-	uint8_t		*evac;		/* during compaction: frame -> class + 1
-					   of a zspage being emptied, or 0 */
+	uint8_t		*evac;		/* frame -> class + 1 of a zspage that
+					   compaction is emptying, or 0 */
 
 	pthread_mutex_t	 frames_lock;
 	uint32_t	*frame_map;
@@ -255,7 +257,7 @@ chunked_alloc(struct chunked *t, uint32_t *(*next_of)(void *))
 
 	if (t->free_head != 0) {
 		id = t->free_head;
-		t->free_head = *next_of(chunked_at(t, id));
+		t->free_head = *next_of(chunked_at(t, id)) & ~t->link_tag;
 		return id;
 	}
 	id = t->hiwater;
@@ -273,7 +275,7 @@ chunked_alloc(struct chunked *t, uint32_t *(*next_of)(void *))
 static void
 chunked_free(struct chunked *t, uint32_t id, uint32_t *(*next_of)(void *))
 {
-	__atomic_store_n(next_of(chunked_at(t, id)), t->free_head,
+	__atomic_store_n(next_of(chunked_at(t, id)), t->free_head | t->link_tag,
 	    __ATOMIC_RELAXED);
 	t->free_head = id;
 }
@@ -465,7 +467,7 @@ zspage_regroup(struct pool *p, struct size_class *c, uint32_t zid)
 {
 	struct zspage	*z = zspage_at(p, zid);
 
-	if (zspage_group(c, z) == z->group)
+	if (z->group == GROUP_EVAC || zspage_group(c, z) == z->group)
 		return;
 	group_unlink(p, c, zid);
 	group_link(p, c, zid);
@@ -735,6 +737,23 @@ class_fullest(const struct size_class *c)
 }
 
 /*
+ * A zspage that compaction is emptying, with a free slot: a store takes it
+ * rather than fail when the arena is full.  Its object stays unless the
+ * walk finds it, and the zspage goes back to the lists after the pass.
+ */
+static uint32_t
+class_evac_room(struct pool *p, const struct size_class *c)
+{
+	uint32_t	zid;
+
+	for (zid = c->group[GROUP_EVAC]; zid != NONE;
+	    zid = zspage_at(p, zid)->next)
+		if (zspage_at(p, zid)->inuse < c->objs)
+			return zid;
+	return NONE;
+}
+
+/*
  * Take a slot in the fullest zspage that has one (fewer, fuller zspages is
  * what keeps fragmentation down).  Caller holds c->lock.  Returns the slot
  * address, or NULL when the arena is full; id is kept only for a huge
@@ -748,7 +767,8 @@ slot_alloc(struct pool *p, struct size_class *c, unsigned cls, uint32_t id)
 
 	if ((zid = class_fullest(c)) == NONE &&
 	    (zid = zspage_reuse(p, c)) == NONE &&
-	    (zid = zspage_new(p, c, cls)) == NONE)
+	    (zid = zspage_new(p, c, cls)) == NONE &&
+	    (zid = class_evac_room(p, c)) == NONE)
 		return NULL;
 	z = zspage_at(p, zid);
 	if (cls == HUGE_CLASS) {
@@ -896,6 +916,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	p->fd = -1;
 	p->arena = MAP_FAILED;
 	p->frame_map = MAP_FAILED;
+	p->evac = MAP_FAILED;
 	p->nframes = (uint32_t)(cfg->arena_bytes / POOL_PAGE_SIZE);
 	p->max_frames = cfg->max_zspage_frames ? cfg->max_zspage_frames :
 	    DEFAULT_ZSPAGE_FRAMES;
@@ -905,6 +926,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	p->objs.elem = sizeof(struct pool_obj) +
 	    (cfg->caller_words ? sizeof(struct caller_words) : 0);
 	p->objs.hiwater = 1;
+	p->objs.link_tag = OBJ_FREE;
 	p->zspages.elem = sizeof(struct zspage);
 	p->zspages.hiwater = 1;
 	p->words.elem = sizeof(uint64_t);
@@ -942,7 +964,10 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	p->frame_map = mmap(NULL, (size_t)p->nframes * sizeof(uint32_t),
 	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 	    -1, 0);
-	if (p->arena == MAP_FAILED || p->frame_map == MAP_FAILED) {
+	p->evac = mmap(NULL, p->nframes, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p->arena == MAP_FAILED || p->frame_map == MAP_FAILED ||
+	    p->evac == MAP_FAILED) {
 		*cause = "cannot map the arena";
 		goto fail;
 	}
@@ -963,6 +988,8 @@ pool_destroy(struct pool *p)
 		munmap(p->arena, (size_t)p->nframes * POOL_PAGE_SIZE);
 	if (p->frame_map != MAP_FAILED)
 		munmap(p->frame_map, (size_t)p->nframes * sizeof(uint32_t));
+	if (p->evac != MAP_FAILED)
+		munmap(p->evac, p->nframes);
 	if (p->fd != -1)
 		close(p->fd);
 	for (i = 0; i < MAX_CHUNKS; i++) {
@@ -1524,16 +1551,16 @@ pool_obj_refs(struct pool *p, uint32_t id)
 /*
  * A slot does not say whose it is, so compaction goes the other way: one
  * pass marks, in every class, the emptiest zspages that the others have
- * room for (GROUP_EVAC, out of the lists, their frames in evac[]), then
- * walks the record table once and moves each object that lives in a
- * marked frame into the fullest other zspage of its class.  A marked
- * zspage is freed as it empties, by the move or by a put; any left at
- * the end (stores took the room meanwhile) go back to the lists.  The
- * walk reads 8 or 16 bytes a record and a byte of evac[] for each one
- * holding data, about 3 ns a record: 3 ms for a million, against 0.5 ms
- * for the same compaction with slot headers (docs/performance.md).  It
- * runs only when some class has a zspage to empty, and pool_reclaim
- * asks for enough of them to be worth the walk.
+ * room for (GROUP_EVAC, out of the lists, their frames in evac[]), walks
+ * the record table once to list the objects in marked frames, and moves
+ * them in the order of their slots into the fullest other zspages of
+ * their class; a marked zspage is freed as it empties, by a move or by
+ * a put, and any left at the end go back to the lists.  The walk reads
+ * 8 or 16 bytes a record and a byte of evac[] for each one holding data,
+ * about 3 ns a record: 3 ms for a million, against 0.5 ms for the same
+ * compaction with slot headers (docs/performance.md).  It runs only when
+ * some class has a zspage to empty, and pool_reclaim asks for enough of
+ * them to be worth the walk.
  */
 
 /*
@@ -1572,7 +1599,11 @@ class_evacuees(struct pool *p, unsigned cls, bool mark)
 	return frames;
 }
 
-/* The pass is over: marked zspages that still hold objects stay. */
+/*
+ * The pass is over: the marked zspages that still hold objects (stores
+ * took the room their objects needed, or put new ones in) go back to
+ * the lists, their marks cleared.
+ */
 static void
 class_unmark(struct pool *p, struct size_class *c)
 {
@@ -1628,31 +1659,80 @@ obj_marked(const struct pool *p, const struct pool_obj *o, uint32_t *loc)
 	    0;
 }
 
+/* An object to move, found by the walk. */
+struct evacuee {
+	uint32_t	loc;
+	uint32_t	id;
+};
+
+static int
+evacuee_cmp(const void *a, const void *b)
+{
+	uint32_t	la = ((const struct evacuee *)a)->loc;
+	uint32_t	lb = ((const struct evacuee *)b)->loc;
+
+	return la < lb ? -1 : la > lb;
+}
+
 /*
- * Walk every record once; returns the frames released, net of those the
- * moves newly touched.  What a record shows outside the lock is only a
- * hint: under its class lock, a record still live, still in a marked
- * frame of that class, is an object there (stores never go to a marked
- * zspage, and a put frees the slot under this lock).
+ * Walk every record once and list those whose loc falls in a marked
+ * frame.  Out of memory, the list stops short: a partial compaction.
+ */
+static size_t
+compact_collect(struct pool *p, struct evacuee **list)
+{
+	struct evacuee	*e = NULL, *grown;
+	size_t		 n = 0, cap = 0;
+	uint32_t	 id, hiwater, loc;
+
+	hiwater = __atomic_load_n(&p->objs.hiwater, __ATOMIC_ACQUIRE);
+	for (id = 1; id < hiwater; id++) {
+		if (obj_marked(p, obj_at(p, id), &loc) == 0)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 1024 : cap * 2;
+			if ((grown = realloc(e, cap * sizeof *e)) == NULL)
+				break;
+			e = grown;
+		}
+		e[n].loc = loc;
+		e[n++].id = id;
+	}
+	*list = e;
+	return n;
+}
+
+/*
+ * Move the listed objects, in the order of their slots, so that each
+ * marked zspage empties (and is freed) before the next one starts: the
+ * pool grows by one zspage at most while it shrinks, as when zspages
+ * were evacuated one at a time.  The list was made outside the locks
+ * and is only a hint: under its class lock, a record still live and
+ * still at the loc listed, in a frame marked for that class, is an
+ * object there (stores go to a marked zspage only when nothing else has
+ * room, a put frees its slot under this lock, and a free record's link
+ * carries OBJ_FREE).  Returns the frames released, net of those the
+ * moves newly touched.
  */
 static int64_t
-compact_walk(struct pool *p, uint64_t *moved)
+compact_move(struct pool *p, struct evacuee *e, size_t n, uint64_t *moved)
 {
 	struct size_class	*c;
 	struct pool_obj		*o;
-	uint32_t		 id, n, loc, loc2;
-	unsigned		 v;
-	int64_t			 freed = 0;
 	uint64_t		 touched;
+	int64_t			 freed = 0;
+	uint32_t		 loc;
+	unsigned		 v;
+	size_t			 i;
 
-	n = __atomic_load_n(&p->objs.hiwater, __ATOMIC_ACQUIRE);
-	for (id = 1; id < n; id++) {
-		o = obj_at(p, id);
+	qsort(e, n, sizeof *e, evacuee_cmp);
+	for (i = 0; i < n; i++) {
+		o = obj_at(p, e[i].id);
 		if ((v = obj_marked(p, o, &loc)) == 0)
 			continue;
 		c = &p->class[v - 1];
 		pthread_mutex_lock(&c->lock);
-		if (obj_marked(p, o, &loc2) == v && loc2 == loc) {
+		if (obj_marked(p, o, &loc) == v && loc == e[i].loc) {
 			touched = c->touched;
 			if (obj_move(p, c, o, loc))
 				(*moved)++;
@@ -1665,16 +1745,18 @@ compact_walk(struct pool *p, uint64_t *moved)
 
 /*
  * Returns frames released.  Emptied zspages kept for reuse go first;
- * then, if the zspages to empty hold min_frames or more, one walk of
- * the records.  They are counted first, so that a call that will not
- * walk costs a lock of each class and no more.
+ * then, if the zspages to empty hold min_frames or more (counted before
+ * anything is marked, so that a call that will not walk costs a lock of
+ * each class and no more), one walk of the records and the moves.
  */
 static uint64_t
 compact(struct pool *p, uint64_t min_frames, uint64_t *moved)
 {
-	uint64_t	freed = 0, m = 0, want = 0;
-	int64_t		walked = 0;
-	unsigned	i;
+	struct evacuee	*list = NULL;
+	uint64_t	 freed = 0, m = 0, want = 0;
+	int64_t		 net = 0;
+	size_t		 n;
+	unsigned	 i;
 
 	pthread_mutex_lock(&p->compact_lock);
 	for (i = 0; i < POOL_NR_CLASSES; i++)
@@ -1682,23 +1764,24 @@ compact(struct pool *p, uint64_t min_frames, uint64_t *moved)
 	/* Huge zspages hold one object each: nothing to move. */
 	for (i = 0; i < HUGE_CLASS; i++)
 		want += class_evacuees(p, i, false);
-	/*
-	 * A byte for every frame of the arena: calloc maps it lazily, so
-	 * only the pages that marks reach take memory.
-	 */
-	if (want > 0 && want >= min_frames &&
-	    (p->evac = calloc(p->nframes, 1)) != NULL) {
+	if (want > 0 && want >= min_frames) {
 		for (i = 0; i < HUGE_CLASS; i++)
 			(void)class_evacuees(p, i, true);
-		walked = compact_walk(p, &m);
+		n = compact_collect(p, &list);
+		net = compact_move(p, list, n, &m);
+		free(list);
 		for (i = 0; i < HUGE_CLASS; i++)
 			class_unmark(p, &p->class[i]);
-		free(p->evac);
-		p->evac = NULL;
+		/* Every mark is 0 again: give back the pages they took. */
+		(void)madvise(p->evac, p->nframes, MADV_DONTNEED);
 	}
 	pthread_mutex_unlock(&p->compact_lock);
-	if (walked > 0)
-		freed += (uint64_t)walked;
+	/*
+	 * Net of the frames the moves touched: below 0 only when stores
+	 * took the room meant for the moves, and then nothing was released.
+	 */
+	if (net > 0)
+		freed += (uint64_t)net;
 	ATOMIC_ADD(&p->pages_compacted, freed);
 	ATOMIC_ADD(&p->objects_moved, m);
 	if (moved != NULL)
