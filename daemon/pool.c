@@ -737,9 +737,11 @@ class_fullest(const struct size_class *c)
 }
 
 /*
- * A zspage that compaction is emptying, with a free slot: a store takes it
- * rather than fail when the arena is full.  Its object stays unless the
- * walk finds it, and the zspage goes back to the lists after the pass.
+ * A zspage that compaction is emptying, with a free slot.  A store takes
+ * it before it takes new frames: those may be the only room another
+ * class has left (a class whose zspage a put has just freed), and a
+ * pass must not make the pool grow.  The object stays unless the walk
+ * finds it, and the zspage goes back to the lists after the pass.
  */
 static uint32_t
 class_evac_room(struct pool *p, const struct size_class *c)
@@ -767,8 +769,8 @@ slot_alloc(struct pool *p, struct size_class *c, unsigned cls, uint32_t id)
 
 	if ((zid = class_fullest(c)) == NONE &&
 	    (zid = zspage_reuse(p, c)) == NONE &&
-	    (zid = zspage_new(p, c, cls)) == NONE &&
-	    (zid = class_evac_room(p, c)) == NONE)
+	    (zid = class_evac_room(p, c)) == NONE &&
+	    (zid = zspage_new(p, c, cls)) == NONE)
 		return NULL;
 	z = zspage_at(p, zid);
 	if (cls == HUGE_CLASS) {

@@ -8,7 +8,9 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -751,6 +753,106 @@ test_reclaim_threshold(void)
 	reclaim_case(true);
 }
 
+/*
+ * Stores into a full arena while a compaction runs.  Each round frees
+ * every other page, starts one compaction pass on another thread and at
+ * once stores the same pages again.  Two million same-filled records
+ * make the pass's walk (about 3 ns a record) outlast the stores, which
+ * so take the room the pass marked zspages for.  A slot of each page's
+ * class is always somewhere -- in a marked zspage, if nowhere else --
+ * and with one-frame zspages no store may fail for want of room.  (A
+ * store that took new frames before a marked zspage's room took the
+ * frame a put had just freed for another class: -ENOSPC.)
+ */
+#define REFILL_SAME	(1u << 21)
+
+struct refill {
+	struct pool	*p;
+	unsigned	 go;		/* passes asked for; UINT_MAX: stop */
+	unsigned	 passes;	/* passes done */
+};
+
+static void *
+compact_on_demand(void *arg)
+{
+	struct refill	*r = arg;
+	unsigned	 go;
+
+	for (;;) {
+		while ((go = __atomic_load_n(&r->go, __ATOMIC_ACQUIRE)) ==
+		    r->passes)
+			sched_yield();
+		if (go == UINT_MAX)
+			return NULL;
+		pool_compact(r->p, NULL);
+		__atomic_store_n(&r->passes, go, __ATOMIC_RELEASE);
+	}
+}
+
+/* Three classes, not one per parity. */
+static void
+refill_page(uint8_t *page, unsigned i)
+{
+	make_page(page, i, i % 3 * 400 + 600);
+}
+
+static void
+test_full_arena_compaction(void)
+{
+	struct refill	 r = { new_pool(4 << 20, 1), 0, 0 };
+	pthread_t	 th;
+	uint8_t		 page[PG], out[PG];
+	uint32_t	 ids[4096], *same;
+	unsigned	 n, i, round, failed = 0;
+	int		 rc = 0;
+
+	same = calloc(REFILL_SAME, sizeof *same);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(same);
+	memset(page, 0, sizeof page);
+	for (i = 0; i < REFILL_SAME; i++)
+		failed += pool_store(r.p, lz4, page, &same[i], NULL) != 0;
+	CU_ASSERT_EQUAL_FATAL(failed, 0);
+	for (n = 0; n < 4096; n++) {
+		refill_page(page, n);
+		if ((rc = pool_store(r.p, lz4, page, &ids[n], NULL)) != 0)
+			break;
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, -ENOSPC);
+	pthread_create(&th, NULL, compact_on_demand, &r);
+	for (round = 0; round < 8; round++) {
+		for (i = round % 2; i < n; i += 2)
+			if (ids[i] != 0)
+				CU_ASSERT_EQUAL(pool_put(r.p, ids[i]), 0);
+		__atomic_store_n(&r.go, round + 1, __ATOMIC_RELEASE);
+		for (i = round % 2; i < n; i += 2) {
+			refill_page(page, i);
+			if (pool_store(r.p, lz4, page, &ids[i], NULL) != 0) {
+				ids[i] = 0;
+				failed++;
+			}
+		}
+		while (__atomic_load_n(&r.passes, __ATOMIC_ACQUIRE) != round + 1)
+			sched_yield();
+	}
+	__atomic_store_n(&r.go, UINT_MAX, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(failed, 0);
+	for (i = 0; i < n; i++) {
+		if (ids[i] == 0)
+			continue;
+		refill_page(page, i);
+		CU_ASSERT_EQUAL(pool_load(r.p, lz4, ids[i], out), 0);
+		CU_ASSERT(memcmp(page, out, PG) == 0);
+		CU_ASSERT_EQUAL(pool_put(r.p, ids[i]), 0);
+	}
+	for (i = 0; i < REFILL_SAME; i++)
+		failed += pool_put(r.p, same[i]) != 0;
+	CU_ASSERT_EQUAL(failed, 0);
+	check_empty(r.p);
+	pool_destroy(r.p);
+	free(same);
+}
+
 /* Freeing most objects then compacting gives frames back, data intact. */
 static void
 test_compaction(void)
@@ -1015,6 +1117,8 @@ main(void)
 		{ "frames count as slots reach them", test_touched_frames },
 		{ "compaction", test_compaction },
 		{ "reclaim threshold", test_reclaim_threshold },
+		{ "stores into a full arena while it compacts",
+		    test_full_arena_compaction },
 		{ "emptied zspages kept, reused, trimmed", test_retain_empty },
 		{ "random model", test_random_model },
 		{ "random model, emptied zspages kept",
