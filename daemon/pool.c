@@ -2,7 +2,7 @@
  * pool.c -- the compressed page pool (see pool.h for the model).
  *
  * Memory layout.  The arena is one memfd mapped once; frame f lives at
- * arena + f * 4096.  A zspage is a run of 1..16 contiguous frames owned by
+ * arena + f * 4096.  A zspage is a run of 1..32 contiguous frames owned by
  * one size class and cut into equal slots.  A slot holds its object's
  * bytes and nothing else; a free slot's first word links the next free
  * one.  zsmalloc keeps the handle in every object (8 bytes) so that
@@ -72,7 +72,7 @@
 #define GROUP_FULL		(NR_GROUPS - 1)
 #define GROUP_EMPTY		NR_GROUPS		/* emptied, kept */
 #define GROUP_EVAC		(NR_GROUPS + 1)		/* being compacted away */
-#define DEFAULT_ZSPAGE_FRAMES	16u
+#define DEFAULT_ZSPAGE_FRAMES	32u
 #define DEFAULT_HUGE_THRESHOLD	(POOL_PAGE_SIZE - 128)
 #define MAX_HUGE_THRESHOLD	(POOL_PAGE_SIZE - POOL_CLASS_STEP)
 #define MAX_ARENA		(16ull << 30)		/* loc: offset/16 in 30 bits */
@@ -171,6 +171,10 @@ struct size_class {
 	uint32_t	group[GROUP_EVAC + 1]; /* list heads, zspage ids */
 	uint32_t	empty;		/* zspages in group[GROUP_EMPTY] */
 	uint32_t	empty_low;	/* fewest of them since pool_trim */
+	uint32_t	spill_zid;	/* compaction: an emptied zspage kept
+					   for the overflow, or NONE */
+	unsigned	spill_frames;	/* the frames the overflow needs */
+	bool		spill;		/* compaction may keep or open one */
 	uint64_t	zspages;	/* all, the empty ones too */
 	uint64_t	touched;	/* frames of its zspages in use */
 	uint64_t	objects;
@@ -401,6 +405,17 @@ frames_alloc(struct pool *p, unsigned n)
 	return first;
 }
 
+/* Give n frames back to the kernel, and stop counting them. */
+static void
+frames_punch(struct pool *p, uint32_t first, unsigned n)
+{
+	if (n == 0)
+		return;
+	(void)fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	    (off_t)first * POOL_PAGE_SIZE, (off_t)n * POOL_PAGE_SIZE);
+	ATOMIC_SUB(&p->frames, n);
+}
+
 /*
  * Give a run back to the kernel and keep its address range for reuse.
  * Only its first `touched` frames hold memory; the rest are holes already.
@@ -408,12 +423,8 @@ frames_alloc(struct pool *p, unsigned n)
 static void
 frames_free(struct pool *p, uint32_t first, unsigned n, unsigned touched)
 {
-	if (touched > 0)
-		(void)fallocate(p->fd, FALLOC_FL_PUNCH_HOLE |
-		    FALLOC_FL_KEEP_SIZE, (off_t)first * POOL_PAGE_SIZE,
-		    (off_t)touched * POOL_PAGE_SIZE);
 	/* Uncounted before anyone can take the run and count it again. */
-	ATOMIC_SUB(&p->frames, touched);
+	frames_punch(p, first, touched);
 	pthread_mutex_lock(&p->frames_lock);
 	p->frame_map[first] = p->free_runs[n];
 	p->free_runs[n] = first;
@@ -724,6 +735,34 @@ slot_take(struct pool *p, struct size_class *c, struct zspage *z)
 	return slot;
 }
 
+/*
+ * Caller holds c->lock; z is empty.  Make it a zspage that fills from its
+ * first slot again, keeping at most `keep` of its touched frames (their
+ * slots on the free list, in order) and punching the rest: compaction's
+ * overflow goes there without faulting in new frames.
+ */
+static void
+zspage_rewind(struct pool *p, struct size_class *c, struct zspage *z,
+    unsigned keep)
+{
+	unsigned	touched = zspage_touched(c, z);
+	uint32_t	slots, s, link;
+
+	if (keep > touched)
+		keep = touched;
+	frames_punch(p, z->first + keep, touched - keep);
+	c->touched -= touched - keep;
+	slots = keep * POOL_PAGE_SIZE / c->size;
+	if (slots > c->objs)
+		slots = c->objs;
+	for (s = 0; s < slots; s++) {
+		link = s + 1 < slots ? s + 1 : NONE;
+		memcpy(slot_addr(p, c, z, s), &link, sizeof link);
+	}
+	z->free_head = slots > 0 ? 0 : NONE;
+	z->next_unused = slots;		/* zspage_touched(c, z) == keep */
+}
+
 /* The fullest zspage of a class with a free slot, or NONE. */
 static uint32_t
 class_fullest(const struct size_class *c)
@@ -787,6 +826,25 @@ slot_alloc(struct pool *p, struct size_class *c, unsigned cls, uint32_t id)
 }
 
 /*
+ * Caller holds c->lock; a zspage being compacted away has just emptied.
+ * The first to do so in a class allowed to spill (spill_pick) is kept,
+ * rewound, for the overflow; the others go at once.
+ */
+static void
+evac_emptied(struct pool *p, struct size_class *c, uint32_t zid)
+{
+	struct zspage	*z = zspage_at(p, zid);
+
+	if (!c->spill || c->spill_zid != NONE) {
+		zspage_free(p, c, zid);
+		return;
+	}
+	evac_mark(p, c, z, 0);
+	zspage_rewind(p, c, z, c->spill_frames);
+	c->spill_zid = zid;
+}
+
+/*
  * Caller holds c->lock.  A zspage being compacted away stays out of the
  * lists, and goes as soon as it empties.
  */
@@ -804,8 +862,8 @@ slot_free(struct pool *p, struct size_class *c, uint32_t loc)
 	}
 	z->inuse--;
 	if (z->group == GROUP_EVAC) {
-		if (z->inuse == 0)
-			zspage_free(p, c, zid);
+		if (z->inuse == 0 && zid != c->spill_zid)
+			evac_emptied(p, c, zid);
 	} else if (z->inuse != 0)
 		zspage_regroup(p, c, zid);
 	else if (p->retain)
@@ -898,11 +956,11 @@ pool_create(const struct pool_config *cfg, const char **cause)
 
 	if (cfg->arena_bytes < POOL_PAGE_SIZE * POOL_MAX_ZSPAGE_FRAMES ||
 	    cfg->arena_bytes > MAX_ARENA) {
-		*cause = "arena size out of range (64K..16G)";
+		*cause = "arena size out of range (128K..16G)";
 		return NULL;
 	}
 	if (cfg->max_zspage_frames > POOL_MAX_ZSPAGE_FRAMES) {
-		*cause = "max_zspage_frames out of range (1..16)";
+		*cause = "max_zspage_frames out of range (1..32)";
 		return NULL;
 	}
 	/* below the raw class, so a compressed slot is never 4096 */
@@ -945,6 +1003,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 		pthread_mutex_init(&c->lock, NULL);
 		for (g = 0; g <= GROUP_EVAC; g++)
 			c->group[g] = NONE;
+		c->spill_zid = NONE;
 		if (i == HUGE_CLASS) {
 			c->size = POOL_PAGE_SIZE;
 			c->frames = 1;
@@ -1556,45 +1615,108 @@ pool_obj_refs(struct pool *p, uint32_t id)
  * room for (GROUP_EVAC, out of the lists, their frames in evac[]), walks
  * the record table once to list the objects in marked frames, and moves
  * them in the order of their slots into the fullest other zspages of
- * their class; a marked zspage is freed as it empties, by a move or by
- * a put, and any left at the end go back to the lists.  The walk reads
- * 8 or 16 bytes a record and a byte of evac[] for each one holding data,
- * about 3 ns a record: 3 ms for a million, against 0.5 ms for the same
- * compaction with slot headers (docs/performance.md).  It runs only when
+ * their class, or, once those are full, into one zspage that fills from
+ * its first slot (spill_pick); a marked zspage is freed as it empties,
+ * by a move or by a put, and any left at the end go back to the lists.
+ * The walk reads 8 or 16 bytes a record and a byte of evac[] for each
+ * one holding data, about 3 ns a record: 3 ms for a million, against
+ * 0.5 ms for the same compaction with slot headers (docs/performance.md).  It runs only when
  * some class has a zspage to empty, and pool_reclaim asks for enough of
  * them to be worth the walk.
  */
 
 /*
+ * Frames that emptying z as well gains, once the other zspages hold all
+ * they can: the class's last objects then go to one new zspage, which
+ * fills from its first slot and so touches only the frames they need,
+ * where z keeps every frame up to its highest object, holes and all.
+ */
+static uint64_t
+spill_gain(const struct size_class *c, const struct zspage *z, uint64_t need)
+{
+	uint64_t	last, frames;
+
+	last = c->objects - (need - 1) * c->objs;
+	frames = (last * c->size + POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE;
+	return zspage_touched(c, z) > frames ? zspage_touched(c, z) - frames :
+	    0;
+}
+
+/*
+ * Once the emptiest zspages are marked and the rest can hold every
+ * object with at most one zspage's room to spare, that room is holes
+ * scattered through the zspages: half a zspage a class, 9% of the bytes
+ * left after half of a 256 MiB pool was freed (docs/performance.md,
+ * session 8).  So one more zspage is emptied, the one that gains most,
+ * and the class may open a new one for the objects the others cannot
+ * take.  The first `skip` zspages of the lists are taken already (when
+ * class_evacuees only counts).  Returns its id and *gain, or NONE.
+ */
+static uint32_t
+spill_pick(struct pool *p, const struct size_class *c, uint64_t need,
+    uint64_t skip, uint64_t *gain)
+{
+	uint64_t	g1;
+	uint32_t	zid, best = NONE;
+	unsigned	g;
+
+	*gain = 0;
+	for (g = 0; g < GROUP_FULL; g++)
+		for (zid = c->group[g]; zid != NONE;
+		    zid = zspage_at(p, zid)->next)
+			if (skip > 0)
+				skip--;
+			else if ((g1 = spill_gain(c, zspage_at(p, zid),
+			    need)) > *gain) {
+				*gain = g1;
+				best = zid;
+			}
+	return best;
+}
+
+/* Caller holds c->lock: z leaves the lists for compaction to empty it. */
+static void
+evac_take(struct pool *p, struct size_class *c, unsigned cls, uint32_t zid)
+{
+	group_unlink(p, c, zid);
+	group_push(p, c, zid, GROUP_EVAC);
+	evac_mark(p, c, zspage_at(p, zid), (uint8_t)(cls + 1));
+}
+
+/*
  * The zspages of class cls that compaction would empty: the emptiest,
  * while the others can hold every object (only zspages holding objects
- * count: a free may retire another one meanwhile).  With `mark`, they
- * leave the lists for GROUP_EVAC and their frames are marked in evac[].
- * Returns the frames they hold.
+ * count: a free may retire another one meanwhile), then spill_pick's.
+ * With `mark`, they are taken for the pass (evac_take).  Returns the
+ * frames the pass would release.
  */
 static uint64_t
 class_evacuees(struct pool *p, unsigned cls, bool mark)
 {
 	struct size_class	*c = &p->class[cls];
-	struct zspage		*z;
-	uint64_t		 need, left, frames = 0;
+	uint64_t		 need, left, gain, frames = 0;
 	uint32_t		 zid, next;
 	unsigned		 g;
 
 	pthread_mutex_lock(&c->lock);
 	need = (c->objects + c->objs - 1) / c->objs;
 	left = c->zspages - c->empty;
-	for (g = 0; g < GROUP_FULL && left > need; g++) {
+	for (g = 0; g < GROUP_FULL && left > need; g++)
 		for (zid = c->group[g]; zid != NONE && left > need; zid = next) {
-			z = zspage_at(p, zid);
-			next = z->next;
-			frames += zspage_touched(c, z);
+			next = zspage_at(p, zid)->next;
+			frames += zspage_touched(c, zspage_at(p, zid));
 			left--;
-			if (!mark)
-				continue;
-			group_unlink(p, c, zid);
-			group_push(p, c, zid, GROUP_EVAC);
-			evac_mark(p, c, z, (uint8_t)(cls + 1));
+			if (mark)
+				evac_take(p, c, cls, zid);
+		}
+	if (left == need && need > 0 && (zid = spill_pick(p, c, need,
+	    mark ? 0 : c->zspages - c->empty - left, &gain)) != NONE) {
+		frames += gain;
+		if (mark) {
+			c->spill = true;
+			c->spill_frames = zspage_touched(c, zspage_at(p, zid)) -
+			    (unsigned)gain;
+			evac_take(p, c, cls, zid);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1612,6 +1734,12 @@ class_unmark(struct pool *p, struct size_class *c)
 	uint32_t	zid;
 
 	pthread_mutex_lock(&c->lock);
+	c->spill = false;
+	if ((zid = c->spill_zid) != NONE) {
+		c->spill_zid = NONE;
+		if (zspage_at(p, zid)->inuse == 0)
+			zspage_free(p, c, zid);
+	}
 	while ((zid = c->group[GROUP_EVAC]) != NONE) {
 		evac_mark(p, c, zspage_at(p, zid), 0);
 		group_unlink(p, c, zid);
@@ -1621,9 +1749,30 @@ class_unmark(struct pool *p, struct size_class *c)
 }
 
 /*
+ * Caller holds c->lock; every zspage in the lists is full.  The zspage
+ * for the class's overflow: the one evac_emptied kept, or a new one.
+ */
+static uint32_t
+spill_take(struct pool *p, struct size_class *c)
+{
+	uint32_t	zid = c->spill_zid;
+
+	if (!c->spill)
+		return NONE;
+	c->spill = false;
+	if (zid == NONE)
+		return zspage_new(p, c, (unsigned)(c - p->class));
+	c->spill_zid = NONE;
+	group_unlink(p, c, zid);
+	group_link(p, c, zid);
+	return zid;
+}
+
+/*
  * Caller holds c->lock; the object at loc lives in a marked zspage of c.
- * Move it to the fullest zspage of c with a free slot, and free the
- * source if that was its last object.  False when no zspage has room.
+ * Move it to the fullest zspage of c with a free slot, or to the new
+ * zspage the pass allows the class (spill_pick), and free the source if
+ * that was its last object.  False when no zspage has room.
  */
 static bool
 obj_move(struct pool *p, struct size_class *c, struct pool_obj *o,
@@ -1633,7 +1782,8 @@ obj_move(struct pool *p, struct size_class *c, struct pool_obj *o,
 	uint32_t	 dst;
 	uint8_t		*to;
 
-	if ((dst = class_fullest(c)) == NONE)
+	if ((dst = class_fullest(c)) == NONE && (dst = spill_take(p, c)) ==
+	    NONE)
 		return false;
 	dz = zspage_at(p, dst);
 	to = slot_addr(p, c, dz, slot_take(p, c, dz));

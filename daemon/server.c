@@ -76,10 +76,12 @@ server_create(const struct settings *s, const char **cause)
 	TAILQ_INIT(&zd->uids);
 	zd->self_uid = geteuid();
 	budget_init(&zd->budget, s->budget_bytes, s->accept_threshold_pct);
-	/* one new zspage, and a page each of records and frame map */
-	zd->store_margin = (uint64_t)(s->max_zspage_frames ?
-	    s->max_zspage_frames : POOL_MAX_ZSPAGE_FRAMES) * POOL_PAGE_SIZE +
-	    2 * POOL_PAGE_SIZE;
+	/*
+	 * What one store can add: the two frames its slot may span (a
+	 * zspage's other frames are holes until slots reach them), and a
+	 * page each of records and frame map.
+	 */
+	zd->store_margin = 4 * POOL_PAGE_SIZE;
 	zd->default_limit_bytes = s->default_limit_bytes;
 	if (getrandom(&zd->handle_key, sizeof zd->handle_key, 0) !=
 	    sizeof zd->handle_key)

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 
 #include "zpclient.h"
+#include "pool.h"
 #include "size.h"
 #include "spin.h"
 #include "settings.h"
@@ -42,7 +43,7 @@ settings_init(struct settings *s)
 	s->default_limit_bytes = 0;
 	s->accept_threshold_pct = 90;
 	s->arena_bytes = 16ULL << 30;
-	s->max_zspage_frames = 16;
+	s->max_zspage_frames = POOL_MAX_ZSPAGE_FRAMES;
 	s->huge_threshold = 0;
 	s->log_level = LOG_LEVEL_INFO;
 	s->foreground = false;
@@ -273,7 +274,8 @@ set_arena_size(struct settings *s, const char *v, const char **cause)
 static int
 set_max_zspage_frames(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 1, 16, &s->max_zspage_frames, cause);
+	return parse_unsigned(v, 1, POOL_MAX_ZSPAGE_FRAMES,
+	    &s->max_zspage_frames, cause);
 }
 
 static int

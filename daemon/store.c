@@ -79,8 +79,8 @@ store_admit(struct zpoold *zd)
  *
  * The budget is asked before anything is compressed; the client's limit,
  * which depends on the page's stored size, after, when the page is given
- * back if it does not fit.  The pool may pass the budget by at most one
- * zspage per worker storing at that instant (store_margin).
+ * back if it does not fit.  The pool may pass the budget by at most
+ * store_margin per worker storing at that instant.
  */
 int
 store_page(struct zpoold *zd, struct codec_ctx *ctx, struct client *c,

@@ -265,6 +265,12 @@ test_bad_values(void)
 	expect_error(1, want);
 	free(want);
 
+	write_conf("max_zspage_frames 33\n");
+	CU_ASSERT_FATAL(asprintf(&want, "max_zspage_frames: %s",
+	    settings_reason("max_zspage_frames", "33")) != -1);
+	expect_error(1, want);
+	free(want);
+
 	write_conf("log_level loud\n");
 	CU_ASSERT_FATAL(asprintf(&want, "log_level: %s",
 	    settings_reason("log_level", "loud")) != -1);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench.sh -- what `make bench` runs: the standard corpora, then the pool
-# benchmark on each (lz4 and zstd; lz4 also with 4 and 8 frames per
+# benchmark on each (lz4 and zstd; lz4 also with 4, 8 and 16 frames per
 # zspage and with 2 threads).  Usage: bench.sh ZPBENCH DIR PAGES [PID...]
 #
 # The captured corpus is real process memory: a perl interpreter holding a
@@ -57,7 +57,7 @@ for corpus in mixed capture; do
 	for codec in lz4 zstd; do
 		run pool --corpus "$dir/$corpus.corpus" --codec "$codec" --json
 	done
-	for frames in 4 8; do
+	for frames in 4 8 16; do
 		run pool --corpus "$dir/$corpus.corpus" --no-zram \
 			--max-zspage-frames "$frames" --json
 	done

@@ -86,6 +86,8 @@ struct pool_run {
 	double			 compact_ms;	/* half freed, then compacted */
 	uint64_t		 compact_frames;	/* released */
 	uint64_t		 compact_moved;		/* objects */
+	uint64_t		 compact_left_frames;	/* after it */
+	uint64_t		 compact_left_compr;	/* bytes left */
 };
 
 static uint64_t
@@ -160,6 +162,7 @@ compact_run(struct pool *p, const struct codec_spec *spec,
     const struct corpus *c, uint32_t *ids, uint8_t *out, struct pool_run *run)
 {
 	struct codec_ctx	*ctx;
+	struct pool_stats	 st;
 	uint64_t		 t0;
 	size_t			 i;
 
@@ -172,6 +175,9 @@ compact_run(struct pool *p, const struct codec_spec *spec,
 	t0 = bench_now_ns();
 	run->compact_frames = pool_compact(p, &run->compact_moved);
 	run->compact_ms = (double)(bench_now_ns() - t0) / 1e6;
+	pool_stats(p, &st);
+	run->compact_left_frames = st.frames;
+	run->compact_left_compr = st.compr_data_size;
 	if ((ctx = codec_ctx_new(spec)) == NULL)
 		errx(BENCH_EXIT_ERROR, "cannot create a codec context");
 	for (i = 1; i < c->npages; i += 2)
@@ -471,6 +477,11 @@ report_pool(const struct pool_report *r)
 	    "released %llu frames\n",
 	    (unsigned long long)r->first.compact_moved,
 	    (unsigned long long)r->first.compact_frames);
+	printf("  compacted_overhead_frames %.2f%% (frames * 4096 over the "
+	    "compressed bytes left after that compaction: %llu frames)\n",
+	    pct_over(r->first.compact_left_frames * PAGE_SIZE_4K,
+	    r->first.compact_left_compr),
+	    (unsigned long long)r->first.compact_left_frames);
 }
 
 static void
@@ -603,6 +614,9 @@ report_json(const struct pool_report *r)
 	bench_json_double(&j, "compact_ms", bench_median(&r->compact_ms));
 	bench_json_u64(&j, "compact_moved", r->first.compact_moved);
 	bench_json_u64(&j, "compact_frames", r->first.compact_frames);
+	bench_json_double(&j, "compacted_overhead_frames_pct",
+	    pct_over(r->first.compact_left_frames * PAGE_SIZE_4K,
+	    r->first.compact_left_compr));
 	bench_json_u64(&j, "verified_pages", r->npages - (r->errors >
 	    r->npages ? r->npages : r->errors));
 	bench_json_u64(&j, "verify_errors", r->errors);
@@ -652,7 +666,7 @@ pool_usage(FILE *f)
 	    "  -c, --corpus FILE          corpus of 4 KiB pages\n"
 	    "  -C, --codec SPEC           lz4 (default), zstd, zstd:LEVEL\n"
 	    "  -t, --threads T            store/load threads (default 1)\n"
-	    "  -f, --max-zspage-frames N  1..16 (default: the pool's, 8)\n"
+	    "  -f, --max-zspage-frames N  1..32 (default: the pool's, 32)\n"
 	    "      --huge-threshold B     store raw at this compressed size "
 	    "(default: the pool's)\n"
 	    "      --no-zram              do not touch zram0\n"
