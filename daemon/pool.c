@@ -173,6 +173,7 @@ struct size_class {
 	uint32_t	empty_low;	/* fewest of them since pool_trim */
 	uint32_t	spill_zid;	/* compaction: an emptied zspage kept
 					   for the overflow, or NONE */
+	uint32_t	spill_from;	/* the zspage marked for the spill */
 	unsigned	spill_frames;	/* the frames the overflow needs */
 	bool		spill;		/* compaction may keep or open one */
 	uint64_t	zspages;	/* all, the empty ones too */
@@ -236,6 +237,8 @@ struct pool {
 
 	void		(*after_drop)(uint32_t, void *);	/* tests */
 	void		*after_drop_arg;
+	void		(*before_moves)(void *);		/* tests */
+	void		*before_moves_arg;
 };
 
 #define ATOMIC_ADD(p, v)	__atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
@@ -1573,6 +1576,13 @@ pool_test_after_drop(struct pool *p, void (*fn)(uint32_t, void *), void *arg)
 	p->after_drop_arg = arg;
 }
 
+void
+pool_test_before_moves(struct pool *p, void (*fn)(void *), void *arg)
+{
+	p->before_moves = fn;
+	p->before_moves_arg = arg;
+}
+
 bool
 pool_has_caller_words(const struct pool *p)
 {
@@ -1714,6 +1724,7 @@ class_evacuees(struct pool *p, unsigned cls, bool mark)
 		frames += gain;
 		if (mark) {
 			c->spill = true;
+			c->spill_from = zid;
 			c->spill_frames = zspage_touched(c, zspage_at(p, zid)) -
 			    (unsigned)gain;
 			evac_take(p, c, cls, zid);
@@ -1726,19 +1737,23 @@ class_evacuees(struct pool *p, unsigned cls, bool mark)
 /*
  * The pass is over: the marked zspages that still hold objects (stores
  * took the room their objects needed, or put new ones in) go back to
- * the lists, their marks cleared.
+ * the lists, their marks cleared; a spill zspage no move needed goes.
+ * Returns the frames that released.
  */
-static void
+static uint64_t
 class_unmark(struct pool *p, struct size_class *c)
 {
+	uint64_t	freed = 0;
 	uint32_t	zid;
 
 	pthread_mutex_lock(&c->lock);
 	c->spill = false;
 	if ((zid = c->spill_zid) != NONE) {
 		c->spill_zid = NONE;
-		if (zspage_at(p, zid)->inuse == 0)
+		if (zspage_at(p, zid)->inuse == 0) {
+			freed = zspage_touched(c, zspage_at(p, zid));
 			zspage_free(p, c, zid);
+		}
 	}
 	while ((zid = c->group[GROUP_EVAC]) != NONE) {
 		evac_mark(p, c, zspage_at(p, zid), 0);
@@ -1746,26 +1761,40 @@ class_unmark(struct pool *p, struct size_class *c)
 		group_link(p, c, zid);
 	}
 	pthread_mutex_unlock(&c->lock);
+	return freed;
 }
 
 /*
  * Caller holds c->lock; every zspage in the lists is full.  The zspage
- * for the class's overflow: the one evac_emptied kept, or a new one.
+ * for the class's overflow, or NONE.  The one evac_emptied kept, if a
+ * marked zspage has emptied (stores may have filled it meanwhile,
+ * through class_evac_room).  Otherwise a new one, while the arena has
+ * never used frames for it and one more zspage: a pass must not take
+ * the run a put of another class has just freed, which may be all the
+ * room that class has.  Otherwise the zspage marked for the spill goes
+ * back to the lists and takes the moves, as if it had not been marked.
  */
 static uint32_t
 spill_take(struct pool *p, struct size_class *c)
 {
-	uint32_t	zid = c->spill_zid;
+	uint32_t	zid = c->spill_zid, unused;
 
 	if (!c->spill)
 		return NONE;
 	c->spill = false;
-	if (zid == NONE)
-		return zspage_new(p, c, (unsigned)(c - p->class));
+	if (zid == NONE) {
+		unused = p->nframes - __atomic_load_n(&p->bump,
+		    __ATOMIC_RELAXED);
+		if (unused >= c->frames + POOL_MAX_ZSPAGE_FRAMES)
+			return zspage_new(p, c, (unsigned)(c - p->class));
+		/* none has emptied, so it is still there, marked */
+		zid = c->spill_from;
+		evac_mark(p, c, zspage_at(p, zid), 0);
+	}
 	c->spill_zid = NONE;
 	group_unlink(p, c, zid);
 	group_link(p, c, zid);
-	return zid;
+	return zspage_at(p, zid)->inuse < c->objs ? zid : NONE;
 }
 
 /*
@@ -1877,7 +1906,8 @@ compact_move(struct pool *p, struct evacuee *e, size_t n, uint64_t *moved)
 	unsigned		 v;
 	size_t			 i;
 
-	qsort(e, n, sizeof *e, evacuee_cmp);
+	if (n > 1)		/* e is NULL when the walk found nothing */
+		qsort(e, n, sizeof *e, evacuee_cmp);
 	for (i = 0; i < n; i++) {
 		o = obj_at(p, e[i].id);
 		if ((v = obj_marked(p, o, &loc)) == 0)
@@ -1920,10 +1950,12 @@ compact(struct pool *p, uint64_t min_frames, uint64_t *moved)
 		for (i = 0; i < HUGE_CLASS; i++)
 			(void)class_evacuees(p, i, true);
 		n = compact_collect(p, &list);
+		if (p->before_moves != NULL)
+			p->before_moves(p->before_moves_arg);
 		net = compact_move(p, list, n, &m);
 		free(list);
 		for (i = 0; i < HUGE_CLASS; i++)
-			class_unmark(p, &p->class[i]);
+			freed += class_unmark(p, &p->class[i]);
 		/* Every mark is 0 again: give back the pages they took. */
 		(void)madvise(p->evac, p->nframes, MADV_DONTNEED);
 	}

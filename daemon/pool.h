@@ -206,6 +206,15 @@ int		 pool_resident_frames(struct pool *p, uint64_t *frames);
 void		 pool_test_after_drop(struct pool *p,
 		     void (*fn)(uint32_t, void *), void *arg);
 
+/*
+ * Tests only: fn(arg) runs in every compaction that moves anything,
+ * once the objects to move are listed and before the first moves, with
+ * no lock held but the compaction's own: a test may store and put there
+ * (pool_compact and pool_reclaim would wait for themselves).
+ */
+void		 pool_test_before_moves(struct pool *p, void (*fn)(void *),
+		     void *arg);
+
 /* Per-class occupancy: fills up to n entries, returns classes in use. */
 unsigned	 pool_class_stats(struct pool *p, struct pool_class_stats *cs,
 		     unsigned n);

@@ -962,6 +962,114 @@ compaction_dense_case(unsigned max_frames)
 	drain_copies(p, id, live, page);
 }
 
+/*
+ * One class (16-frame zspages of objs slots) filling zspages z0..z{nz-1}
+ * in order; then z0 keeps its first object only, z1 every other one,
+ * the rest stay full, so that a pass empties z0 and spills z1.  ids[]
+ * (room for nz * objs) keeps the live ones, z0's first; returns how many.
+ */
+static unsigned
+spill_layout(struct pool *p, const uint8_t *page, unsigned nz, uint32_t *ids,
+    unsigned *objs)
+{
+	struct pool_class_stats	cs[4];
+	unsigned		k, live = 0;
+
+	CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &ids[0], NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pool_class_stats(p, cs, 4), 1);
+	CU_ASSERT_EQUAL_FATAL(cs[0].frames_per_zspage, 16);
+	*objs = cs[0].objs_per_zspage;
+	for (k = 1; k < nz * *objs; k++)
+		CU_ASSERT_EQUAL_FATAL(pool_store(p, lz4, page, &ids[k], NULL),
+		    0);
+	for (k = 0; k < nz * *objs; k++)
+		if (k < *objs ? k == 0 : k >= 2 * *objs || k % 2 == 0)
+			ids[live++] = ids[k];
+		else
+			CU_ASSERT_EQUAL(pool_put(p, ids[k]), 0);
+	return live;
+}
+
+/*
+ * Stores during a pass may fill the zspage kept for the spill: the
+ * moves must then find no room there, not a slot past its end.
+ */
+struct spill_fill {
+	struct pool	*p;
+	const uint8_t	*page;
+	uint32_t	 z0_last;
+	uint32_t	*ids;		/* room for n more */
+	unsigned	 n;
+};
+
+static void
+spill_fill(void *arg)
+{
+	struct spill_fill	*f = arg;
+	unsigned		 k;
+
+	/* z0 empties: the pass keeps it for the spill */
+	CU_ASSERT_EQUAL(pool_put(f->p, f->z0_last), 0);
+	/* then stores take every free slot of z1 and of z0 */
+	for (k = 0; k < f->n; k++)
+		CU_ASSERT_EQUAL(pool_store(f->p, lz4, f->page, &f->ids[k],
+		    NULL), 0);
+}
+
+static void
+test_spill_filled(void)
+{
+	struct pool		*p = new_pool(64 << 20, 16);
+	struct pool_class_stats	 cs[4];
+	struct spill_fill	 f = { .p = p };
+	uint8_t			 page[PG];
+	uint32_t		 ids[3 * 4096];
+	uint64_t		 resident, frames;
+	unsigned		 live, objs;
+
+	make_page(page, 7, 1300);
+	live = spill_layout(p, page, 3, ids, &objs);
+	frames = stats_frames(p, NULL);
+	f.page = page;
+	f.z0_last = ids[0];
+	f.ids = ids + live;
+	f.n = 3 * objs - (live - 1);
+	pool_test_before_moves(p, spill_fill, &f);
+	(void)pool_compact(p, NULL);
+	pool_test_before_moves(p, NULL, NULL);
+	/* no move found room: three full zspages, as before the pass */
+	CU_ASSERT_EQUAL(pool_class_stats(p, cs, 4), 1);
+	CU_ASSERT_EQUAL(cs[0].zspages, 3);
+	CU_ASSERT_EQUAL(cs[0].objects, 3 * objs);
+	CU_ASSERT_EQUAL(stats_frames(p, NULL), frames);
+	CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
+	CU_ASSERT_EQUAL(resident, frames);
+	drain_copies(p, ids + 1, live - 1 + f.n, page);
+}
+
+/*
+ * In a full arena a pass cannot open a zspage for the spill: the zspage
+ * marked for it takes the moves instead, and the emptiest still goes.
+ */
+static void
+test_spill_full_arena(void)
+{
+	struct pool	*p = new_pool(64 * PG, 16);
+	uint8_t		 page[PG];
+	uint32_t	 ids[4 * 4096];
+	uint64_t	 before;
+	unsigned	 live, objs;
+
+	/* a class whose zspages take 16 frames: four fill the arena */
+	make_page(page, 7, 1300);
+	live = spill_layout(p, page, 4, ids, &objs);
+	before = stats_frames(p, NULL);
+	CU_ASSERT_EQUAL_FATAL(before, 64);	/* every frame of the arena */
+	CU_ASSERT_EQUAL(pool_compact(p, NULL), before / 4);
+	CU_ASSERT_EQUAL(stats_frames(p, NULL), before - before / 4);
+	drain_copies(p, ids, live, page);
+}
+
 static void
 test_compaction_dense(void)
 {
@@ -1164,6 +1272,137 @@ test_threads_retain(void)
 	threads(true);
 }
 
+/*
+ * Two threads fill thousands of pages of two classes and free most of
+ * them again, round after round, while a third compacts without pause:
+ * passes find many zspages to empty while stores, finding the lists
+ * full, take the room of the zspages being emptied (the spill zspage
+ * too).  A spill zspage filled that way was once handed to a move with
+ * no slot left, which wrote past its end.
+ */
+enum { CHURN_PAGES = 4000, CHURN_ROUNDS = 10 };
+
+struct churn {
+	struct pool	*p;
+	unsigned	 no;
+	unsigned	 bad;
+	uint32_t	 id[CHURN_PAGES];
+	uint64_t	 seed[CHURN_PAGES];
+};
+
+static void
+churn_page(uint8_t *page, uint64_t seed)
+{
+	make_page(page, seed, 900 + (unsigned)(seed % 2) * 16);
+}
+
+static void *
+churn_worker(void *arg)
+{
+	struct churn		*w = arg;
+	struct codec_spec	 spec = { CODEC_LZ4, 1 };
+	struct codec_ctx	*ctx = codec_ctx_new(&spec);
+	uint8_t			 page[PG], out[PG];
+	uint64_t		 s = w->no, next = (uint64_t)w->no << 40;
+	unsigned		 round, i, keep;
+
+	for (round = 0; round < CHURN_ROUNDS; round++) {
+		for (i = 0; i < CHURN_PAGES; i++) {
+			if (w->id[i] != 0)
+				continue;
+			w->seed[i] = ++next;
+			churn_page(page, w->seed[i]);
+			if (pool_store(w->p, ctx, page, &w->id[i], NULL) != 0) {
+				w->id[i] = 0;
+				w->bad++;
+			}
+		}
+		keep = 10 + (unsigned)(rng(&s) % 41);	/* percent */
+		for (i = 0; i < CHURN_PAGES; i++) {
+			if (w->id[i] == 0)
+				continue;
+			churn_page(page, w->seed[i]);
+			if (pool_load(w->p, ctx, w->id[i], out) != 0 ||
+			    memcmp(page, out, PG) != 0)
+				w->bad++;
+			if (rng(&s) % 100 >= keep) {
+				if (pool_put(w->p, w->id[i]) != 0)
+					w->bad++;
+				w->id[i] = 0;
+			}
+		}
+	}
+	codec_ctx_free(ctx);
+	return NULL;
+}
+
+struct compactor {
+	struct pool	*p;
+	bool		 stop;
+	unsigned	 passes;
+};
+
+static void *
+compactor_main(void *arg)
+{
+	struct compactor	*c = arg;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		pool_compact(c->p, NULL);
+		c->passes++;
+	}
+	return NULL;
+}
+
+static void
+churn(bool retain)
+{
+	struct pool	*p = new_pool_retain(256 << 20, 0, retain);
+	struct churn	*w = calloc(2, sizeof *w);
+	struct compactor ct = { p, false, 0 };
+	pthread_t	 th[2], cth;
+	uint8_t		 page[PG], out[PG];
+	uint64_t	 resident;
+	unsigned	 i, k;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	pthread_create(&cth, NULL, compactor_main, &ct);
+	for (i = 0; i < 2; i++) {
+		w[i].p = p;
+		w[i].no = i + 1;
+		pthread_create(&th[i], NULL, churn_worker, &w[i]);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	__atomic_store_n(&ct.stop, true, __ATOMIC_RELEASE);
+	pthread_join(cth, NULL);
+	CU_ASSERT(ct.passes > 0);
+	CU_ASSERT_EQUAL(pool_resident_frames(p, &resident), 0);
+	CU_ASSERT_EQUAL(resident, stats_frames(p, NULL));
+	for (i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(w[i].bad, 0);
+		for (k = 0; k < CHURN_PAGES; k++) {
+			if (w[i].id[k] == 0)
+				continue;
+			churn_page(page, w[i].seed[k]);
+			CU_ASSERT_EQUAL(pool_load(p, lz4, w[i].id[k], out), 0);
+			CU_ASSERT(memcmp(page, out, PG) == 0);
+			CU_ASSERT_EQUAL(pool_put(p, w[i].id[k]), 0);
+		}
+	}
+	pool_compact(p, NULL);
+	check_empty(p);
+	pool_destroy(p);
+	free(w);
+}
+
+static void
+test_churn(void)
+{
+	churn(false);
+	churn(true);
+}
+
 int
 main(void)
 {
@@ -1184,6 +1423,10 @@ main(void)
 		{ "reclaim threshold", test_reclaim_threshold },
 		{ "compaction leaves only the frames objects need",
 		    test_compaction_dense },
+		{ "a spill zspage that stores filled", test_spill_filled },
+		{ "a spill in a full arena", test_spill_full_arena },
+		{ "threads churn two classes while compaction loops",
+		    test_churn },
 		{ "stores into a full arena while it compacts",
 		    test_full_arena_compaction },
 		{ "emptied zspages kept, reused, trimmed", test_retain_empty },
