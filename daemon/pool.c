@@ -214,6 +214,7 @@ struct pool {
 	pthread_mutex_t	 frames_lock;
 	uint32_t	*frame_map;
 	uint32_t	 bump;		/* frames never used start here */
+	uint32_t	 run_frames;	/* frames in free_runs */
 	uint32_t	 free_runs[POOL_MAX_ZSPAGE_FRAMES + 1];
 	uint64_t	 frames;	/* frames touched by zspages */
 	uint64_t	 empty_frames;	/* of them, in emptied zspages */
@@ -388,6 +389,7 @@ frames_alloc(struct pool *p, unsigned n)
 	if (p->free_runs[n] != NONE) {
 		first = p->free_runs[n];
 		p->free_runs[n] = p->frame_map[first];
+		ATOMIC_SUB(&p->run_frames, n);
 	} else if (p->nframes - p->bump >= n) {
 		first = p->bump;
 		__atomic_store_n(&p->bump, p->bump + n, __ATOMIC_RELAXED);
@@ -401,6 +403,7 @@ frames_alloc(struct pool *p, unsigned n)
 			rest = first + n;
 			p->frame_map[rest] = p->free_runs[m - n];
 			p->free_runs[m - n] = rest;
+			ATOMIC_SUB(&p->run_frames, n);
 			break;
 		}
 	}
@@ -431,6 +434,7 @@ frames_free(struct pool *p, uint32_t first, unsigned n, unsigned touched)
 	pthread_mutex_lock(&p->frames_lock);
 	p->frame_map[first] = p->free_runs[n];
 	p->free_runs[n] = first;
+	ATOMIC_ADD(&p->run_frames, n);
 	pthread_mutex_unlock(&p->frames_lock);
 }
 
@@ -1769,23 +1773,23 @@ class_unmark(struct pool *p, struct size_class *c)
  * for the class's overflow, or NONE.  The one evac_emptied kept, if a
  * marked zspage has emptied (stores may have filled it meanwhile,
  * through class_evac_room).  Otherwise a new one, while the arena has
- * never used frames for it and one more zspage: a pass must not take
- * the run a put of another class has just freed, which may be all the
- * room that class has.  Otherwise the zspage marked for the spill goes
- * back to the lists and takes the moves, as if it had not been marked.
+ * free frames for it and one more zspage: a pass must not take the run
+ * a put of another class has just freed, which may be all the room that
+ * class has.  Otherwise the zspage marked for the spill goes back to
+ * the lists and takes the moves, as if it had not been marked.
  */
 static uint32_t
 spill_take(struct pool *p, struct size_class *c)
 {
-	uint32_t	zid = c->spill_zid, unused;
+	uint32_t	zid = c->spill_zid, spare;
 
 	if (!c->spill)
 		return NONE;
 	c->spill = false;
 	if (zid == NONE) {
-		unused = p->nframes - __atomic_load_n(&p->bump,
-		    __ATOMIC_RELAXED);
-		if (unused >= c->frames + POOL_MAX_ZSPAGE_FRAMES)
+		spare = p->nframes - ATOMIC_LOAD(&p->bump) +
+		    ATOMIC_LOAD(&p->run_frames);
+		if (spare >= c->frames + POOL_MAX_ZSPAGE_FRAMES)
 			return zspage_new(p, c, (unsigned)(c - p->class));
 		/* none has emptied, so it is still there, marked */
 		zid = c->spill_from;

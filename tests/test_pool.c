@@ -1070,6 +1070,37 @@ test_spill_full_arena(void)
 	drain_copies(p, ids, live, page);
 }
 
+/*
+ * An arena filled once and emptied has all its frames in free runs:
+ * free all the same, so the spill takes a new zspage there (the first
+ * move, z0's object, finds the kept zspage full and none emptied yet).
+ */
+static void
+test_spill_used_arena(void)
+{
+	struct pool	*p = new_pool(256 * PG, 16);
+	uint8_t		 page[PG];
+	uint32_t	 ids[256 * 4], last;
+	uint64_t	 want;
+	unsigned	 n = 0, live, objs, slot;
+
+	make_page(page, 7, 1300);
+	while (n < 256 * 4 && pool_store(p, lz4, page, &ids[n], NULL) == 0)
+		n++;
+	CU_ASSERT(n > 47 * 15 && n < 256 * 4);
+	slot = pool_slot_size(p, (unsigned)pool_obj_size(p, ids[0]));
+	while (n > 0)
+		CU_ASSERT_EQUAL(pool_put(p, ids[--n]), 0);
+	CU_ASSERT_EQUAL_FATAL(stats_frames(p, NULL), 0);
+	live = spill_layout(p, page, 3, ids, &objs);
+	CU_ASSERT(pool_compact(p, NULL) > 0);
+	/* z2 as it was, and the others' objects in the frames they need */
+	last = live - objs;
+	want = 16 + ((uint64_t)last * slot + PG - 1) / PG;
+	CU_ASSERT_EQUAL(stats_frames(p, NULL), want);
+	drain_copies(p, ids, live, page);
+}
+
 static void
 test_compaction_dense(void)
 {
@@ -1425,6 +1456,7 @@ main(void)
 		    test_compaction_dense },
 		{ "a spill zspage that stores filled", test_spill_filled },
 		{ "a spill in a full arena", test_spill_full_arena },
+		{ "a spill in an arena filled once", test_spill_used_arena },
 		{ "threads churn two classes while compaction loops",
 		    test_churn },
 		{ "stores into a full arena while it compacts",
