@@ -1634,9 +1634,9 @@ pool_obj_refs(struct pool *p, uint32_t id)
  * by a move or by a put, and any left at the end go back to the lists.
  * The walk reads 8 or 16 bytes a record and a byte of evac[] for each
  * one holding data, about 3 ns a record: 3 ms for a million, against
- * 0.5 ms for the same compaction with slot headers (docs/performance.md).  It runs only when
- * some class has a zspage to empty, and pool_reclaim asks for enough of
- * them to be worth the walk.
+ * 0.5 ms for the same compaction with slot headers (docs/performance.md).
+ * It runs only when some class has a zspage to empty, and pool_reclaim
+ * asks for enough of them to be worth the walk.
  */
 
 /*
@@ -1648,12 +1648,11 @@ pool_obj_refs(struct pool *p, uint32_t id)
 static uint64_t
 spill_gain(const struct size_class *c, const struct zspage *z, uint64_t need)
 {
-	uint64_t	last, frames;
+	uint64_t	last, frames, touched = zspage_touched(c, z);
 
 	last = c->objects - (need - 1) * c->objs;
 	frames = (last * c->size + POOL_PAGE_SIZE - 1) / POOL_PAGE_SIZE;
-	return zspage_touched(c, z) > frames ? zspage_touched(c, z) - frames :
-	    0;
+	return touched > frames ? touched - frames : 0;
 }
 
 /*

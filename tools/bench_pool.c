@@ -395,6 +395,14 @@ pct_over(uint64_t a, uint64_t b)
 	return b == 0 ? 0 : 100.0 * ((double)a - (double)b) / (double)b;
 }
 
+/* Frames over the compressed bytes left after the compaction run, in %. */
+static double
+compacted_pct(const struct pool_run *run)
+{
+	return pct_over(run->compact_left_frames * PAGE_SIZE_4K,
+	    run->compact_left_compr);
+}
+
 static double
 div0(double a, double b)
 {
@@ -479,8 +487,7 @@ report_pool(const struct pool_report *r)
 	    (unsigned long long)r->first.compact_frames);
 	printf("  compacted_overhead_frames %.2f%% (frames * 4096 over the "
 	    "compressed bytes left after that compaction: %llu frames)\n",
-	    pct_over(r->first.compact_left_frames * PAGE_SIZE_4K,
-	    r->first.compact_left_compr),
+	    compacted_pct(&r->first),
 	    (unsigned long long)r->first.compact_left_frames);
 }
 
@@ -615,8 +622,7 @@ report_json(const struct pool_report *r)
 	bench_json_u64(&j, "compact_moved", r->first.compact_moved);
 	bench_json_u64(&j, "compact_frames", r->first.compact_frames);
 	bench_json_double(&j, "compacted_overhead_frames_pct",
-	    pct_over(r->first.compact_left_frames * PAGE_SIZE_4K,
-	    r->first.compact_left_compr));
+	    compacted_pct(&r->first));
 	bench_json_u64(&j, "verified_pages", r->npages - (r->errors >
 	    r->npages ? r->npages : r->errors));
 	bench_json_u64(&j, "verify_errors", r->errors);
