@@ -4,8 +4,8 @@
  *
  * Threads.  One loop thread runs libevent and owns everything not marked
  * otherwise: the client list, every handle table, every bufferevent.  N
- * worker threads run jobs (worker.c); a job carries everything its worker
- * may touch.  The pool and the dedup index lock themselves.  A field a
+ * worker threads run jobs (worker.c), several at once on the parts of one
+ * batch; a job carries everything its workers may touch.  The pool and the dedup index lock themselves.  A field a
  * worker may use says so next to it; the one lock of this header is the
  * work queue's, in struct workers.
  *
@@ -51,6 +51,14 @@ struct job;
  * microseconds) for a worker to do it.  Stores always go to the workers.
  */
 #define RPC_INLINE_LOAD_MAX	4
+/*
+ * Pages in a part of a store or a load job: about 100 us of a worker's
+ * time each (lz4 compresses a page in about 6 us here and decompresses
+ * it in about 1.4), enough to be worth waking a second worker for.
+ * docs/performance.md has the sizes measured.
+ */
+#define JOB_PART_STORE_PAGES	16
+#define JOB_PART_LOAD_PAGES	64
 /* How long SIGTERM waits for clients to take their last replies. */
 #define SERVER_DRAIN_TIMEOUT	5
 
@@ -141,8 +149,11 @@ struct merge_run {
 };
 
 /*
- * A unit of work for a worker.  Built and finished on the loop; between
- * worker_submit() and its completion only the worker touches it.
+ * A unit of work for the workers.  Built and finished on the loop; between
+ * worker_submit() and its completion only workers touch it.  A store or a
+ * load is cut into parts (JOB_PART_*_PAGES) that several workers may run
+ * at once, each writing only its own pages' results; the worker that
+ * finishes the last part completes the job.
  */
 struct job {
 	TAILQ_ENTRY(job)	 entry;
@@ -150,6 +161,9 @@ struct job {
 	struct client		*c;		/* referenced: conn_hold() */
 	uint64_t		 req_id;
 	unsigned		 n;		/* pages */
+	unsigned		 next;		/* first page no part has taken:
+						   workers' lock */
+	_Atomic unsigned	 left;		/* pages of parts not finished */
 	uint32_t		*slots;		/* store, load */
 	uint32_t		*ids;		/* store: out; load: pinned in */
 	int32_t			*errors;	/* per page: 0 or ZP_E* */

@@ -9,6 +9,11 @@
  * index.  A load decompresses into that page and streams it into the slot
  * (page.h says why).
  *
+ * A store or a load job is cut into parts (daemon.h): a worker takes the
+ * next part of the first job on the queue, and the job leaves the queue
+ * with its last part, so idle workers share one client's batch instead of
+ * waiting for a second client's.
+ *
  * Completions go on `done`; the worker that makes `done` non-empty writes
  * the eventfd, and the loop, woken once, takes the whole list.  The loop
  * reads the eventfd before it takes the list, so a job is never left
@@ -54,6 +59,7 @@ job_new(enum job_type type, struct client *c, uint64_t req_id, unsigned n)
 	job->type = type;
 	job->req_id = req_id;
 	job->n = n;
+	atomic_init(&job->left, n);
 	job->c = c;
 	if (c != NULL) {
 		conn_hold(c);
@@ -72,14 +78,14 @@ job_free(struct job *job)
 }
 
 static void
-run_store(struct worker *w, struct job *job)
+run_store(struct worker *w, struct job *job, unsigned from, unsigned to)
 {
 	struct client	*c = job->c;
 	unsigned	 i, csize;
 	bool		 shared;
 	int		 rc;
 
-	for (i = 0; i < job->n; i++) {
+	for (i = from; i < to; i++) {
 		memcpy(w->page, c->stage + (size_t)job->slots[i] * ZP_PAGE_SIZE,
 		    ZP_PAGE_SIZE);
 		rc = store_page(w->zd, w->ctx, c, w->page, &job->ids[i], &csize,
@@ -94,12 +100,12 @@ run_store(struct worker *w, struct job *job)
 }
 
 static void
-run_load(struct worker *w, struct job *job)
+run_load(struct worker *w, struct job *job, unsigned from, unsigned to)
 {
 	struct client	*c = job->c;
 	unsigned	 i;
 
-	for (i = 0; i < job->n; i++) {
+	for (i = from; i < to; i++) {
 		if (job->ids[i] == 0)
 			continue;
 		job->errors[i] = store_load(w->zd, w->ctx, job->ids[i],
@@ -108,13 +114,13 @@ run_load(struct worker *w, struct job *job)
 	page_stream_fence();
 }
 
-/* Undo the pins of a load, whether it ran or was skipped. */
+/* Undo the pins of a load's part, whether it ran or was skipped. */
 static void
-unpin_load(struct zpoold *zd, struct job *job)
+unpin_load(struct zpoold *zd, struct job *job, unsigned from, unsigned to)
 {
 	unsigned	i;
 
-	for (i = 0; i < job->n; i++)
+	for (i = from; i < to; i++)
 		if (job->ids[i] != 0)
 			store_unpin(zd, job->ids[i], job->c->scope);
 }
@@ -158,34 +164,35 @@ run_merge(struct worker *w, struct job *job)
 	    before.frames - after.frames : 0;
 }
 
-/* A job of a client that is gone: nothing was looked at or stored. */
+/* A part of a client that is gone: nothing was looked at or stored. */
 static void
-skip_pages(struct job *job)
+skip_pages(struct job *job, unsigned from, unsigned to)
 {
 	unsigned	i;
 
-	for (i = 0; i < job->n; i++)
+	for (i = from; i < to; i++)
 		job->errors[i] = ZP_ECONNRESET;
 }
 
+/* Run pages [from, to) of a job, or all of a job that has no pages. */
 static void
-run_job(struct worker *w, struct job *job)
+run_job(struct worker *w, struct job *job, unsigned from, unsigned to)
 {
 	bool	dead = job->c != NULL && atomic_load(&job->c->dead);
 
 	switch (job->type) {
 	case JOB_STORE:
 		if (dead)
-			skip_pages(job);
+			skip_pages(job, from, to);
 		else
-			run_store(w, job);
+			run_store(w, job, from, to);
 		break;
 	case JOB_LOAD:
 		if (dead)
-			skip_pages(job);
+			skip_pages(job, from, to);
 		else
-			run_load(w, job);
-		unpin_load(w->zd, job);
+			run_load(w, job, from, to);
+		unpin_load(w->zd, job, from, to);
 		break;
 	case JOB_RELEASE:
 		/*
@@ -229,6 +236,46 @@ worker_poll(struct worker *w)
 	pthread_mutex_lock(&ws->lock);
 }
 
+/*
+ * With ws->lock held: take the next part of `job`, the first on the queue.
+ * The job leaves the queue with its last part; while parts remain, another
+ * worker is woken for them.
+ */
+static void
+job_take_part(struct workers *ws, struct job *job, unsigned *from,
+    unsigned *to)
+{
+	unsigned	part = job->n;
+
+	if (job->type == JOB_STORE)
+		part = JOB_PART_STORE_PAGES;
+	else if (job->type == JOB_LOAD)
+		part = JOB_PART_LOAD_PAGES;
+	*from = job->next;
+	*to = job->n - job->next > part ? job->next + part : job->n;
+	job->next = *to;
+	if (*to < job->n) {
+		pthread_cond_signal(&ws->wake);
+		return;
+	}
+	TAILQ_REMOVE(&ws->queue, job, entry);
+	atomic_fetch_sub(&ws->queued, 1);
+}
+
+/*
+ * True for the worker that finished a job's last part.  The release pairs
+ * with the last worker's acquire, so that it, and the loop after it, see
+ * every part's results.
+ */
+static bool
+job_part_done(struct job *job, unsigned from, unsigned to)
+{
+	unsigned	n = to - from;
+
+	return atomic_fetch_sub_explicit(&job->left, n,
+	    memory_order_acq_rel) == n;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -236,6 +283,7 @@ worker_main(void *arg)
 	struct workers	*ws = &w->zd->workers;
 	struct job	*job;
 	uint64_t	 one = 1;
+	unsigned	 from, to;
 	bool		 wake;
 
 	pthread_mutex_lock(&ws->lock);
@@ -245,18 +293,19 @@ worker_main(void *arg)
 			pthread_cond_wait(&ws->wake, &ws->lock);
 		if (job == NULL)
 			break;
-		TAILQ_REMOVE(&ws->queue, job, entry);
-		atomic_fetch_sub(&ws->queued, 1);
+		job_take_part(ws, job, &from, &to);
 		pthread_mutex_unlock(&ws->lock);
 
-		run_job(w, job);
+		run_job(w, job, from, to);
 
 		pthread_mutex_lock(&ws->lock);
-		wake = TAILQ_EMPTY(&ws->done);
-		TAILQ_INSERT_TAIL(&ws->done, job, entry);
-		if (wake && write(ws->efd, &one, sizeof one) != sizeof one &&
-		    errno != EAGAIN)
-			fatal("worker %u: eventfd write", w->index);
+		if (job_part_done(job, from, to)) {
+			wake = TAILQ_EMPTY(&ws->done);
+			TAILQ_INSERT_TAIL(&ws->done, job, entry);
+			if (wake && write(ws->efd, &one, sizeof one) !=
+			    sizeof one && errno != EAGAIN)
+				fatal("worker %u: eventfd write", w->index);
+		}
 		if (TAILQ_EMPTY(&ws->queue) && !ws->stop)
 			worker_poll(w);
 	}

@@ -893,6 +893,53 @@ test_freed_handles(void)
 	assert_healthy();
 }
 
+/*
+ * One batch, run by both workers at once in parts (daemon.h): pages that
+ * are the same in two parts, and loads among freed handles.  Every page
+ * and every error must come back at its own index.
+ */
+static void
+test_batch_parts(void)
+{
+	struct raw	r;
+	uint64_t	h[256];
+	uint32_t	slots[256], back[256];
+	int32_t		e[256];
+	uint8_t		want[ZP_PAGE_SIZE];
+	unsigned	i, bad = 0;
+
+	CU_ASSERT_EQUAL_FATAL(raw_open(&r, sock, "parts", 256), 0);
+	for (i = 0; i < 256; i++) {
+		slots[i] = i;
+		back[i] = 255 - i;
+		raw_fill_page(r.stage + i * 4096, 0x9a7700 + i % 128);
+	}
+	CU_ASSERT_EQUAL_FATAL(raw_store(&r, slots, 256, h, e), 0);
+	for (i = 0; i < 256; i++) {
+		CU_ASSERT_EQUAL(e[i], 0);
+		if (i >= 128)
+			CU_ASSERT_NOT_EQUAL(h[i], h[i - 128]);
+	}
+	for (i = 0; i < 256; i += 5)
+		CU_ASSERT_EQUAL_FATAL(raw_free(&r, &h[i], 1, &e[i]), 0);
+	memset(r.stage, 0x5a, 256 * 4096);
+	CU_ASSERT_EQUAL_FATAL(raw_load(&r, h, back, 256, e), 0);
+	for (i = 0; i < 256; i++) {
+		CU_ASSERT_EQUAL(e[i], i % 5 == 0 ? ZP_ENOENT : 0);
+		if (i % 5 == 0)
+			continue;
+		raw_fill_page(want, 0x9a7700 + i % 128);
+		if (memcmp(r.stage + (size_t)back[i] * 4096, want, 4096) != 0)
+			bad++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	for (i = 0; i < 256; i++)
+		if (i % 5 != 0)
+			CU_ASSERT_EQUAL(raw_free(&r, &h[i], 1, &e[i]), 0);
+	raw_close(&r);
+	assert_settled();
+}
+
 /* A child that pipelines big store batches, never reading a reply. */
 static void
 batch_forever(void)
@@ -1317,6 +1364,7 @@ main(void)
 	CU_add_test(s, "bad hellos and memfds", test_bad_hello);
 	CU_add_test(s, "foreign handles", test_foreign_handles);
 	CU_add_test(s, "freed handles", test_freed_handles);
+	CU_add_test(s, "a batch in parts", test_batch_parts);
 	CU_add_test(s, "killed mid-batch", test_killed_mid_batch);
 	CU_add_test(s, "flood without reading", test_flood);
 	CU_add_test(s, "replies whole and in order through a full socket",
