@@ -5,9 +5,10 @@
  * Threads.  One loop thread runs libevent and owns everything not marked
  * otherwise: the client list, every handle table, every bufferevent.  N
  * worker threads run jobs (worker.c), several at once on the parts of one
- * batch; a job carries everything its workers may touch.  The pool and the dedup index lock themselves.  A field a
- * worker may use says so next to it; the one lock of this header is the
- * work queue's, in struct workers.
+ * batch; a job carries everything its workers may touch.  The pool and
+ * the dedup index lock themselves.  A field a worker may use says so next
+ * to it; the one lock of this header is the work queue's, in struct
+ * workers.
  *
  * Lifetimes.  The context lives from server_create() to server_free().  A
  * client is counted (refs) by its connection and by each job that names
@@ -153,7 +154,9 @@ struct merge_run {
  * worker_submit() and its completion only workers touch it.  A store or a
  * load is cut into parts (JOB_PART_*_PAGES) that several workers may run
  * at once, each writing only its own pages' results; the worker that
- * finishes the last part completes the job.
+ * finishes the last part completes the job.  `next` and `left` are the
+ * workers' lock's, and taking it after a part is what shows that part's
+ * results to the worker that completes the job, and to the loop.
  */
 struct job {
 	TAILQ_ENTRY(job)	 entry;
@@ -161,9 +164,8 @@ struct job {
 	struct client		*c;		/* referenced: conn_hold() */
 	uint64_t		 req_id;
 	unsigned		 n;		/* pages */
-	unsigned		 next;		/* first page no part has taken:
-						   workers' lock */
-	_Atomic unsigned	 left;		/* pages of parts not finished */
+	unsigned		 next;		/* first page no part has taken */
+	unsigned		 left;		/* pages of parts not finished */
 	uint32_t		*slots;		/* store, load */
 	uint32_t		*ids;		/* store: out; load: pinned in */
 	int32_t			*errors;	/* per page: 0 or ZP_E* */

@@ -17,8 +17,9 @@
  * Completions go on `done`; the worker that makes `done` non-empty writes
  * the eventfd, and the loop, woken once, takes the whole list.  The loop
  * reads the eventfd before it takes the list, so a job is never left
- * waiting without a wake-up.  Jobs of a client that died while they were
- * queued are skipped: their pages were never looked at, nothing was stored.
+ * waiting without a wake-up.  Parts of a client that died before they
+ * started are skipped: their pages are never looked at.  Pages that
+ * earlier parts stored are given back when the job completes (rpc.c).
  */
 #include <sys/eventfd.h>
 
@@ -59,7 +60,7 @@ job_new(enum job_type type, struct client *c, uint64_t req_id, unsigned n)
 	job->type = type;
 	job->req_id = req_id;
 	job->n = n;
-	atomic_init(&job->left, n);
+	job->left = n;
 	job->c = c;
 	if (c != NULL) {
 		conn_hold(c);
@@ -262,18 +263,12 @@ job_take_part(struct workers *ws, struct job *job, unsigned *from,
 	atomic_fetch_sub(&ws->queued, 1);
 }
 
-/*
- * True for the worker that finished a job's last part.  The release pairs
- * with the last worker's acquire, so that it, and the loop after it, see
- * every part's results.
- */
+/* With ws->lock held: true for the worker that finished a job's last part. */
 static bool
 job_part_done(struct job *job, unsigned from, unsigned to)
 {
-	unsigned	n = to - from;
-
-	return atomic_fetch_sub_explicit(&job->left, n,
-	    memory_order_acq_rel) == n;
+	job->left -= to - from;
+	return job->left == 0;
 }
 
 static void *
