@@ -942,14 +942,20 @@ test_batch_parts(void)
 	assert_settled();
 }
 
-/* A child that pipelines big store batches, never reading a reply. */
+/*
+ * A child that pipelines big batches, never reading a reply: stores of
+ * its 256 slots, or, once it has stored them, loads of all 256 pages.
+ */
 static void
-batch_forever(void)
+batch_forever(bool loads)
 {
 	Zpool__StoreRequest	sr = ZPOOL__STORE_REQUEST__INIT;
+	Zpool__LoadRequest	lr = ZPOOL__LOAD_REQUEST__INIT;
 	wire_frame		f = ZPOOL__FRAME__INIT;
 	struct raw		r;
+	uint64_t		h[WIRE_BATCH_MAX];
 	uint32_t		slots[WIRE_BATCH_MAX];
+	int32_t			e[WIRE_BATCH_MAX];
 	unsigned		i;
 
 	if (raw_open(&r, sock, "doomed", 256) != 0)
@@ -962,6 +968,15 @@ batch_forever(void)
 	sr.slots = slots;
 	f.body_case = ZPOOL__FRAME__BODY_STORE;
 	f.store = &sr;
+	if (loads) {
+		if (raw_store(&r, slots, 256, h, e) != 0)
+			_exit(4);
+		lr.n_handles = lr.n_slots = 256;
+		lr.handles = h;
+		lr.slots = slots;
+		f.body_case = ZPOOL__FRAME__BODY_LOAD;
+		f.load = &lr;
+	}
 	for (i = 0;; i++) {
 		f.id = i;
 		if (raw_send_frame(r.fd, &f, NULL, 0) != 0)
@@ -969,17 +984,22 @@ batch_forever(void)
 	}
 }
 
+/*
+ * Killed with parts of its batches queued, running and done: stores
+ * (pages of finished parts are given back) and loads (every part's pins
+ * are undone).
+ */
 static void
 test_killed_mid_batch(void)
 {
 	pid_t	pid;
 	int	round, st;
 
-	for (round = 0; round < 3; round++) {
+	for (round = 0; round < 6; round++) {
 		if ((pid = fork()) == 0)
-			batch_forever();
+			batch_forever(round % 2 == 1);
 		CU_ASSERT_FATAL(pid > 0);
-		usleep(50000 + round * 100000);
+		usleep(50000 + round / 2 * 100000);
 		kill(pid, SIGKILL);
 		CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
 		CU_ASSERT(WIFSIGNALED(st));
@@ -1115,7 +1135,7 @@ test_flood(void)
 	/* A store flood is capped by max_inflight the same way. */
 	CU_ASSERT_FATAL((pid = fork()) != -1);
 	if (pid == 0)
-		batch_forever();
+		batch_forever(false);
 	usleep(300000);
 	{
 		struct raw	ok;
