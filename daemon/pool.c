@@ -72,7 +72,6 @@
 #define GROUP_FULL		(NR_GROUPS - 1)
 #define GROUP_EMPTY		NR_GROUPS		/* emptied, kept */
 #define GROUP_EVAC		(NR_GROUPS + 1)		/* being compacted away */
-#define DEFAULT_ZSPAGE_FRAMES	32u
 #define DEFAULT_HUGE_THRESHOLD	(POOL_PAGE_SIZE - 128)
 #define MAX_HUGE_THRESHOLD	(POOL_PAGE_SIZE - POOL_CLASS_STEP)
 #define MAX_ARENA		(16ull << 30)		/* loc: offset/16 in 30 bits */
@@ -989,7 +988,7 @@ pool_create(const struct pool_config *cfg, const char **cause)
 	p->evac = MAP_FAILED;
 	p->nframes = (uint32_t)(cfg->arena_bytes / POOL_PAGE_SIZE);
 	p->max_frames = cfg->max_zspage_frames ? cfg->max_zspage_frames :
-	    DEFAULT_ZSPAGE_FRAMES;
+	    POOL_DEFAULT_ZSPAGE_FRAMES;
 	p->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
 	    DEFAULT_HUGE_THRESHOLD;
 	p->retain = cfg->retain_empty;
@@ -1710,6 +1709,7 @@ static uint64_t
 class_evacuees(struct pool *p, unsigned cls, bool mark)
 {
 	struct size_class	*c = &p->class[cls];
+	struct zspage		*z;
 	uint64_t		 need, left, gain, frames = 0;
 	uint32_t		 zid, next;
 	unsigned		 g;
@@ -1719,8 +1719,9 @@ class_evacuees(struct pool *p, unsigned cls, bool mark)
 	left = c->zspages - c->empty;
 	for (g = 0; g < GROUP_FULL && left > need; g++)
 		for (zid = c->group[g]; zid != NONE && left > need; zid = next) {
-			next = zspage_at(p, zid)->next;
-			frames += zspage_touched(c, zspage_at(p, zid));
+			z = zspage_at(p, zid);
+			next = z->next;
+			frames += zspage_touched(c, z);
 			left--;
 			if (mark)
 				evac_take(p, c, cls, zid);

@@ -32,6 +32,7 @@
 #define POOL_PAGE_SIZE		4096u
 #define POOL_CLASS_STEP		16u
 #define POOL_MAX_ZSPAGE_FRAMES	32u
+#define POOL_DEFAULT_ZSPAGE_FRAMES 32u	/* the least waste measured */
 #define POOL_NR_CLASSES		(POOL_PAGE_SIZE / POOL_CLASS_STEP)
 /*
  * Most references one object takes (pool_get fails past it).  Sharing
@@ -45,7 +46,7 @@ struct pool;
 
 struct pool_config {
 	uint64_t	arena_bytes;	/* virtual size of the memfd arena */
-	unsigned	max_zspage_frames; /* 1..32; 0: default (32) */
+	unsigned	max_zspage_frames; /* 1..32; 0: the default */
 	unsigned	huge_threshold;	/* compressed >= this is stored raw;
 					   0: default */
 	const char	*name;		/* memfd name, for /proc/PID/fd */

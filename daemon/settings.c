@@ -43,7 +43,7 @@ settings_init(struct settings *s)
 	s->default_limit_bytes = 0;
 	s->accept_threshold_pct = 90;
 	s->arena_bytes = 16ULL << 30;
-	s->max_zspage_frames = POOL_MAX_ZSPAGE_FRAMES;
+	s->max_zspage_frames = POOL_DEFAULT_ZSPAGE_FRAMES;
 	s->huge_threshold = 0;
 	s->log_level = LOG_LEVEL_INFO;
 	s->foreground = false;
