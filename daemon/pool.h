@@ -216,6 +216,14 @@ void		 pool_test_after_drop(struct pool *p,
 void		 pool_test_before_moves(struct pool *p, void (*fn)(void *),
 		     void *arg);
 
+/*
+ * Bring the n frames of a shared mapping at `at` in the way the pool does
+ * before a slot is first written to them (MADV_POPULATE_WRITE, or a write
+ * where *no_populate says the kernel lacks it; the first EINVAL sets it).
+ * Exported so that zpbench can time it on frames of its own.
+ */
+void		 pool_frames_populate(uint8_t *at, size_t n, bool *no_populate);
+
 /* Per-class occupancy: fills up to n entries, returns classes in use. */
 unsigned	 pool_class_stats(struct pool *p, struct pool_class_stats *cs,
 		     unsigned n);

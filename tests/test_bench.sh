@@ -63,6 +63,15 @@ echo "$json" | grep -q "\"pages\":$pages," || fail "JSON pages"
 echo "$json" | grep -q "\"verified_pages\":$pages," || fail "not all verified"
 echo "$json" | grep -q '"verify_errors":0,' || fail "verify errors"
 echo "$json" | grep -q '"zram_mem_used_bytes":null' || fail "zram not null"
+# The new-frame probe: a cost in microseconds, and the bound it puts on a
+# store into a new pool, a ratio in (0, 1].
+us=$(echo "$json" | sed -n 's/.*"new_frame_us":\([0-9.e+-]*\).*/\1/p')
+awk -v v="$us" 'BEGIN { exit !(v != "" && v >= 0 && v < 10000) }' ||
+	fail "new_frame_us is '$us'"
+cap=$(echo "$json" |
+    sed -n 's/.*"store_vs_codec_frame_ceiling":\([0-9.e+-]*\).*/\1/p')
+awk -v v="$cap" 'BEGIN { exit !(v != "" && v > 0 && v <= 1) }' ||
+	fail "store_vs_codec_frame_ceiling is '$cap'"
 
 "$ZPBENCH" pool --corpus "$tmp/a.corpus" --no-zram --codec zstd:1 \
     --threads 2 --max-zspage-frames 4 --json >"$tmp/zstd.out" 2>&1 ||
