@@ -21,7 +21,10 @@
  * Back-pressure: a connection stops being read while it has max_inflight
  * jobs or more than max_output bytes of replies queued, so what a client
  * makes the daemon hold is bounded whether or not it reads its replies.
- * Input is bounded by CONN_INPUT_MAX (two frames).
+ * Input is bounded by CONN_INPUT_MAX (two frames), and one turn of the
+ * loop handles at most CONN_TURN_FRAMES of a connection's frames: a
+ * client that pipelines thousands of small requests waits its turn like
+ * everyone else instead of holding the loop.
  *
  * Any protocol violation drops that client, with its reason logged and, on
  * a best-effort basis, sent to it in an ErrorReply.
@@ -52,10 +55,15 @@
 #define CONN_INPUT_MAX	(2 * (WIRE_HEADER_LEN + WIRE_FRAME_MAX))
 /* Bytes asked of one read. */
 #define CONN_READ_CHUNK	(16u * 1024)
+/* Frames of one connection handled in one turn of the loop. */
+#define CONN_TURN_FRAMES	32
+
+static const struct timeval	conn_now = { 0, 0 };
 /* Replies up to this size may skip the output buffer (conn_send_now). */
 #define CONN_LONE_REPLY_MAX	4096
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
+static void	conn_more_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_process(struct client *);
@@ -335,8 +343,9 @@ conn_start(struct client *c)
 		fatalx("cannot enable a bufferevent");
 	c->read_ev = event_new(zd->base, c->fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c);
+	c->more_ev = evtimer_new(zd->base, conn_more_cb, c);
 	c->input = evbuffer_new();
-	if (c->read_ev == NULL || c->input == NULL ||
+	if (c->read_ev == NULL || c->more_ev == NULL || c->input == NULL ||
 	    event_add(c->read_ev, NULL) == -1)
 		fatalx("cannot watch a connection");
 	c->state = CONN_READY;
@@ -581,7 +590,10 @@ conn_violation(struct client *c, uint64_t id, const char *cause)
 	conn_drop(c, "protocol violation");
 }
 
-/* Decode and dispatch every whole frame the caps allow. */
+/*
+ * Decode and dispatch the whole frames the caps allow, CONN_TURN_FRAMES at
+ * most; more wait for conn_more_cb on the loop's next turn.
+ */
 static void
 conn_process(struct client *c)
 {
@@ -592,6 +604,7 @@ conn_process(struct client *c)
 	size_t		 avail, need, used;
 	uint64_t	 id;
 	uint32_t	 len;
+	unsigned	 done = 0;
 	int		 rc;
 
 	if (c->state != CONN_READY)
@@ -601,6 +614,12 @@ conn_process(struct client *c)
 		avail = evbuffer_get_length(in);
 		if (avail < WIRE_HEADER_LEN)
 			break;
+		if (done++ == CONN_TURN_FRAMES) {
+			/* A timer, not event_active: others' sockets are
+			   polled before it runs. */
+			evtimer_add(c->more_ev, &conn_now);
+			break;
+		}
 		evbuffer_copyout(in, hdr, sizeof hdr);
 		len = wire_peek_len(hdr);
 		/* A bad length is wire_decode's to name, from the header. */
@@ -627,6 +646,16 @@ conn_process(struct client *c)
 		wire_free(f);
 	}
 	conn_update_read(c);
+}
+
+/* The rest of what conn_process left for this turn. */
+static void
+conn_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	c->zd->loop_work++;
+	conn_process(c);
 }
 
 /* Reading may go on: a job finished or replies drained. */
@@ -779,6 +808,9 @@ conn_drop(struct client *c, const char *reason)
 	if (c->read_ev != NULL)
 		event_free(c->read_ev);
 	c->read_ev = NULL;
+	if (c->more_ev != NULL)
+		event_free(c->more_ev);
+	c->more_ev = NULL;
 	if (c->input != NULL)
 		evbuffer_free(c->input);
 	c->input = NULL;

@@ -101,6 +101,7 @@ struct client {
 
 	struct bufferevent	*bev;		/* CONN_READY: replies */
 	struct event		*read_ev;	/* CONN_READY: requests */
+	struct event		*more_ev;	/* CONN_READY: frames left */
 	struct evbuffer		*input;		/* CONN_READY: their bytes */
 
 	/*
@@ -116,6 +117,16 @@ struct client {
 	atomic_bool		 dead;		/* workers skip its queued jobs */
 
 	struct handle_table	 handles;
+
+	/*
+	 * Its shared_pages, counted by walking the table (rpc.c): whole when
+	 * the table is small, else in slices on a timer while asked for.
+	 */
+	uint64_t		 shared_pages;	/* as of the last whole walk */
+	uint64_t		 shared_partial;	/* the walk under way */
+	uint32_t		 shared_cursor;
+	bool			 shared_walking;
+	bool			 shared_wanted;	/* asked since the walk began */
 
 	/* Accounting, loop only: pages, not requests. */
 	uint64_t		 pages;		/* live handles */
@@ -249,6 +260,8 @@ struct zpoold {
 	struct event		*ev_hup;
 	struct event		*ev_compact;
 	struct event		*ev_trim;
+	struct event		*ev_shared;	/* rpc.c's shared_pages walk */
+	uint64_t		 shared_last_id;	/* the client it last served */
 	struct event		*ev_drain;
 	bool			 stopping;
 	bool			 compacting;	/* a compact job is queued */
@@ -305,6 +318,7 @@ int		 rpc_dispatch(struct client *c, const wire_frame *f,
 void		 rpc_job_done(struct zpoold *zd, struct job *job);
 void		 rpc_compact_timer(struct zpoold *zd);
 void		 rpc_trim_timer(struct zpoold *zd);
+void		 rpc_shared_timer(struct zpoold *zd);
 
 /* worker.c */
 int		 workers_start(struct zpoold *zd, const char **cause);

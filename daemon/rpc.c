@@ -184,24 +184,104 @@ rpc_free(struct client *c, const wire_frame *f)
 }
 
 /*
- * A client's pages whose bytes another page reads too, counted when asked:
- * sharing changes with what other clients store and free, so no counter
- * kept per client could be exact.
+ * A client's pages whose bytes another page reads too.  Sharing changes
+ * with what other clients store and free, so no counter kept per client
+ * could be exact: the table is walked, asking the pool each object's
+ * references (a cache miss an entry, about 15 ns).  A stats request walks
+ * whole the tables that fit in RPC_SHARED_NOW entries in all (60 us, what
+ * a free of a full batch costs), or RPC_SHARED_NOW_ADMIN for an admin's
+ * list of every client (1 ms).  Larger ones would hold the loop (a million
+ * pages: 15 ms, and a client could ask in a loop), so they are walked in
+ * slices of RPC_SHARED_SLICE
+ * entries, one every RPC_SHARED_TICK_US, while anyone asks for it, and the
+ * answer is the count of the last whole walk.  A walk spans changes of the
+ * table: it counts an entry live from its start to its end once, others
+ * maybe.
  */
-static uint64_t
-rpc_shared_pages(const struct client *c)
+#define RPC_SHARED_NOW		4096
+#define RPC_SHARED_NOW_ADMIN	65536
+#define RPC_SHARED_SLICE	8192
+#define RPC_SHARED_TICK_US	10000
+
+/* Walk up to max entries of c's table; returns how many it walked. */
+static size_t
+rpc_shared_walk(struct client *c, size_t max)
 {
 	struct handle_obj	o;
-	uint32_t		cursor = 0;
-	uint64_t		n = 0;
+	size_t			n = 0;
 
-	while (handle_next(&c->handles, &cursor, &o))
-		n += pool_obj_refs(c->zd->pool, o.id) >= 2;
+	if (!c->shared_walking) {
+		c->shared_walking = true;
+		c->shared_wanted = false;
+		c->shared_cursor = 0;
+		c->shared_partial = 0;
+	}
+	while (n < max && handle_next(&c->handles, &c->shared_cursor, &o)) {
+		c->shared_partial += pool_obj_refs(c->zd->pool, o.id) >= 2;
+		n++;
+	}
+	if (n < max) {
+		c->shared_pages = c->shared_partial;
+		c->shared_walking = false;
+	}
 	return n;
 }
 
+/* *now: what the request may still walk at once. */
+static uint64_t
+rpc_shared_pages(struct client *c, size_t *now)
+{
+	struct timeval	tv = { 0, RPC_SHARED_TICK_US };
+
+	if (c->handles.live <= *now) {
+		*now -= c->handles.live;
+		c->shared_walking = false;
+		rpc_shared_walk(c, SIZE_MAX);
+		return c->shared_pages;
+	}
+	c->shared_wanted = true;
+	if (!evtimer_pending(c->zd->ev_shared, NULL))
+		evtimer_add(c->zd->ev_shared, &tv);
+	return c->shared_pages;
+}
+
+/*
+ * One slice of the walks asked for, round robin from the client after the
+ * one the last slice ended in.
+ */
+void
+rpc_shared_timer(struct zpoold *zd)
+{
+	struct timeval	 tv = { 0, RPC_SHARED_TICK_US };
+	struct client	*c, *start;
+	size_t		 left = RPC_SHARED_SLICE;
+	bool		 more = false;
+
+	TAILQ_FOREACH(start, &zd->clients, entry)
+		if (start->id > zd->shared_last_id)
+			break;
+	if (start == NULL)
+		start = TAILQ_FIRST(&zd->clients);
+	c = start;
+	while (c != NULL && left > 0) {
+		if (c->state == CONN_READY &&
+		    (c->shared_walking || c->shared_wanted)) {
+			left -= rpc_shared_walk(c, left);
+			zd->shared_last_id = c->id;
+		}
+		if ((c = TAILQ_NEXT(c, entry)) == NULL)
+			c = TAILQ_FIRST(&zd->clients);
+		if (c == start)
+			break;
+	}
+	TAILQ_FOREACH(c, &zd->clients, entry)
+		more |= c->shared_walking || c->shared_wanted;
+	if (more && !zd->stopping)
+		evtimer_add(zd->ev_shared, &tv);
+}
+
 static void
-rpc_fill_client(const struct client *c, Zpool__ClientStats *cs)
+rpc_fill_client(struct client *c, Zpool__ClientStats *cs, size_t *now)
 {
 	zpool__client_stats__init(cs);
 	cs->client_id = c->id;
@@ -214,7 +294,7 @@ rpc_fill_client(const struct client *c, Zpool__ClientStats *cs)
 	    memory_order_relaxed);
 	cs->charged_bytes = atomic_load_explicit(&c->charged_bytes,
 	    memory_order_relaxed);
-	cs->shared_pages = rpc_shared_pages(c);
+	cs->shared_pages = rpc_shared_pages(c, now);
 	cs->limit_bytes = atomic_load_explicit(&c->limit_bytes,
 	    memory_order_relaxed);
 	cs->refused_stores = atomic_load_explicit(&c->refused,
@@ -293,8 +373,9 @@ rpc_stats(struct client *c, const wire_frame *f)
 	wire_frame		 rf = ZPOOL__FRAME__INIT;
 	struct client		*o;
 	char			 codec[32];
-	size_t			 n = 0, size, add;
+	size_t			 n = 0, size, add, now;
 
+	now = RPC_SHARED_NOW;
 	rpc_fill_pool(zd, &ps, codec, sizeof codec);
 	if (!c->admin) {
 		/* what others share is theirs to know: admins only */
@@ -302,7 +383,7 @@ rpc_stats(struct client *c, const wire_frame *f)
 		ps.dedup_hits = 0;
 		ps.dedup_bytes_saved = 0;
 	}
-	rpc_fill_client(c, &self);
+	rpc_fill_client(c, &self, &now);
 	sr.pool = &ps;
 	sr.self = &self;
 	rf.id = f->id;
@@ -310,13 +391,14 @@ rpc_stats(struct client *c, const wire_frame *f)
 	rf.stats_reply = &sr;
 
 	if (f->stats->all_clients && c->admin && zd->nclients != 0) {
+		now = RPC_SHARED_NOW_ADMIN;
 		all = xcalloc(zd->nclients, sizeof *all);
 		list = xcalloc(zd->nclients, sizeof *list);
 		size = zpool__frame__get_packed_size(&rf) + RPC_STATS_SLACK;
 		TAILQ_FOREACH(o, &zd->clients, entry) {
 			if (o->state != CONN_READY)
 				continue;
-			rpc_fill_client(o, &all[n]);
+			rpc_fill_client(o, &all[n], &now);
 			add = zpool__client_stats__get_packed_size(&all[n]);
 			add += 1 + varint_len(add);
 			if (size + add > WIRE_FRAME_MAX)

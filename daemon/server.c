@@ -442,6 +442,8 @@ server_stop(struct zpoold *zd, int sig)
 		event_del(zd->ev_compact);
 	if (zd->ev_trim != NULL)
 		event_del(zd->ev_trim);
+	if (zd->ev_shared != NULL)
+		event_del(zd->ev_shared);
 	for (c = TAILQ_FIRST(&zd->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		conn_shutdown(c);
@@ -486,6 +488,12 @@ static void
 server_trim_tick(evutil_socket_t fd, short what, void *arg)
 {
 	rpc_trim_timer(arg);
+}
+
+static void
+server_shared_tick(evutil_socket_t fd, short what, void *arg)
+{
+	rpc_shared_timer(arg);
 }
 
 /* A timer every `seconds`, or none for 0.  0, or -1. */
@@ -551,6 +559,11 @@ server_start(struct zpoold *zd, const char **cause)
 	    server_timer(zd, &zd->ev_trim, zd->s.trim_interval,
 	    server_trim_tick) == -1) {
 		*cause = "cannot start the compaction and trim timers";
+		return -ENOMEM;
+	}
+	if ((zd->ev_shared = evtimer_new(zd->base, server_shared_tick,
+	    zd)) == NULL) {
+		*cause = "cannot create a timer";
 		return -ENOMEM;
 	}
 	if ((rc = workers_start(zd, cause)) != 0)
@@ -648,6 +661,8 @@ server_free(struct zpoold *zd)
 		event_free(zd->ev_compact);
 	if (zd->ev_trim != NULL)
 		event_free(zd->ev_trim);
+	if (zd->ev_shared != NULL)
+		event_free(zd->ev_shared);
 	if (zd->ev_drain != NULL)
 		event_free(zd->ev_drain);
 	if (zd->base != NULL)

@@ -1068,6 +1068,69 @@ test_replies_in_order(void)
 }
 
 /*
+ * shared_pages of a table too large to walk at once: the first answers may
+ * be old, but a walk in slices catches up within moments, and a small
+ * table's figure is exact at once.
+ */
+static void
+test_shared_walk(void)
+{
+	Zpool__StatsReply	*st;
+	struct raw		 big, small;
+	uint64_t		 handles[64];
+	uint32_t		 slots[64];
+	int32_t			 errors[64];
+	uint64_t		*all;
+	size_t			 i, k, n = 80 * 64;	/* over 4096 */
+	uint64_t		 shared = 0;
+	int			 tries;
+
+	CU_ASSERT_EQUAL_FATAL(raw_open(&big, sock, "big", 64), 0);
+	CU_ASSERT_EQUAL_FATAL(raw_open(&small, sock, "small", 64), 0);
+	all = calloc(n, sizeof *all);
+	CU_ASSERT_FATAL(all != NULL);
+	for (i = 0; i < 64; i++) {
+		slots[i] = (uint32_t)i;
+		raw_fill_page(big.stage + i * ZP_PAGE_SIZE, 77);
+		raw_fill_page(small.stage + i * ZP_PAGE_SIZE, 77);
+	}
+	/* n copies of one page: one object, every page shared */
+	for (i = 0; i < n; i += 64) {
+		CU_ASSERT_EQUAL_FATAL(raw_store(&big, slots, 64, all + i,
+		    errors), 0);
+		for (k = 0; k < 64; k++)
+			CU_ASSERT_EQUAL(errors[k], 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(raw_store(&small, slots, 64, handles, errors), 0);
+	st = raw_stats(&small, false);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->self->pages_stored, 64);
+	CU_ASSERT_EQUAL(st->self->shared_pages, 64);
+	zpool__stats_reply__free_unpacked(st, NULL);
+
+	for (tries = 0; tries < SETTLE_MS / 10; tries++) {
+		st = raw_stats(&big, false);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+		CU_ASSERT_EQUAL(st->self->pages_stored, n);
+		shared = st->self->shared_pages;
+		zpool__stats_reply__free_unpacked(st, NULL);
+		if (shared == n)
+			break;
+		CU_ASSERT_EQUAL(shared, 0);	/* never walked whole yet */
+		usleep(10000);
+	}
+	CU_ASSERT_EQUAL(shared, n);
+
+	for (i = 0; i < n; i += 64)
+		CU_ASSERT_EQUAL(raw_free(&big, all + i, 64, errors), 0);
+	CU_ASSERT_EQUAL(raw_free(&small, handles, 64, errors), 0);
+	free(all);
+	raw_close(&big);
+	raw_close(&small);
+	assert_healthy();
+}
+
+/*
  * Requests without reading a reply: the daemon stops reading this client
  * when its replies pile up, so its memory stays flat, and it still serves
  * everybody else meanwhile.
@@ -1391,6 +1454,7 @@ main(void)
 	CU_add_test(s, "flood without reading", test_flood);
 	CU_add_test(s, "replies whole and in order through a full socket",
 	    test_replies_in_order);
+	CU_add_test(s, "shared pages of a large table", test_shared_walk);
 	CU_add_test(s, "per-uid cap", test_uid_cap);
 	CU_add_test(s, "admin requests", test_admin);
 	CU_add_test(s, "SIGTERM", test_sigterm);
