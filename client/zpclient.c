@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -1133,6 +1134,15 @@ zpc_hello(struct zp_client *c, const char *name, int memfd)
 	return 0;
 }
 
+/* Whether fd has bytes, or its end, to read now. */
+static bool
+zpc_readable(int fd)
+{
+	struct pollfd	p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
 /* Read the reply to hello; nothing else can be on the socket yet. */
 static int
 zpc_hello_reply(struct zp_client *c)
@@ -1235,7 +1245,7 @@ zp_connect(const struct zp_options *opts, zp_client **out)
 	const char	*path, *name;
 	char		 dflt[WIRE_NAME_MAX + 1];
 	unsigned	 nslots;
-	int		 memfd = -1, rv;
+	int		 memfd = -1, rv, refusal;
 
 	if (out == NULL)
 		return ZP_EINVAL;
@@ -1265,9 +1275,21 @@ zp_connect(const struct zp_options *opts, zp_client **out)
 	else if (opts->busy_poll_us > 0)
 		c->busy_poll_us = (unsigned)opts->busy_poll_us;
 	if ((rv = zpc_staging(c, &memfd)) != 0 ||
-	    (rv = zpc_dial(c, path)) != 0 ||
-	    (rv = zpc_hello(c, name, memfd)) != 0 ||
-	    (rv = zpc_hello_reply(c)) != 0)
+	    (rv = zpc_dial(c, path)) != 0)
+		goto fail;
+	/*
+	 * A daemon that turns the connection away (ZP_EBUSY) says why and
+	 * closes, maybe before the hello went out: its reason is still on
+	 * the socket, and says more than a failed send.
+	 */
+	rv = zpc_hello(c, name, memfd);
+	if (rv == 0)
+		rv = zpc_hello_reply(c);
+	else if (zpc_readable(c->fd) &&
+	    (refusal = zpc_hello_reply(c)) < 0 &&
+	    refusal != ZP_ENOTCONN && refusal != ZP_EPROTO)
+		rv = refusal;
+	if (rv != 0)
 		goto fail;
 	/* The daemon holds its own reference now; the mapping keeps ours. */
 	close(memfd);
@@ -1299,8 +1321,11 @@ zp_close(zp_client *c)
 
 	if (c == NULL)
 		return;
-	if (c->fd != -1)
+	/* A forked process may hold the socket too: end it for both. */
+	if (c->fd != -1) {
+		shutdown(c->fd, SHUT_RDWR);
 		close(c->fd);
+	}
 	/* Only tickets nobody collected can be left. */
 	for (i = 0; i < ZPC_BUCKETS; i++) {
 		while ((r = LIST_FIRST(&c->reqs[i])) != NULL) {

@@ -23,7 +23,12 @@
  *     the library cannot accept (the daemon broke the protocol) ends the
  *     connection the same way, with ZP_EPROTO.
  *   - A connection belongs to the process that made it: after fork(), use
- *     it in the parent or the child, not both.
+ *     it in the parent or the child, not both, and fork only while no
+ *     thread is inside a call on it.  zp_close() in either ends it for both.
+ *   - Calls are not cancellation points: a thread cancelled inside one
+ *     would leave the connection without its reader.  Disable
+ *     cancellation around calls (pthread_setcancelstate) in a thread that
+ *     may be cancelled.
  */
 #ifndef ZPCLIENT_H
 #define ZPCLIENT_H
@@ -49,11 +54,11 @@ extern "C" {
 #define ZP_EIO		(-5)	/* stored data failed to decompress */
 #define ZP_EAGAIN	(-11)	/* no completion ready (zp_poll) */
 #define ZP_ENOMEM	(-12)	/* out of memory (client or daemon) */
-#define ZP_EBUSY	(-16)	/* too many connections for this uid */
+#define ZP_EBUSY	(-16)	/* too many connections, or no fds left */
 #define ZP_EINVAL	(-22)	/* bad argument: slot, size, batch length */
 #define ZP_ENOSPC	(-28)	/* budget or limit reached: page not stored */
 #define ZP_EPROTO	(-71)	/* protocol violation or version mismatch */
-#define ZP_EMSGSIZE	(-90)	/* batch larger than the daemon accepts */
+#define ZP_EMSGSIZE	(-90)	/* reserved: batches are split, never refused */
 #define ZP_ECONNRESET	(-104)	/* the daemon closed the connection */
 #define ZP_ENOTCONN	(-107)	/* cannot connect to the daemon */
 
@@ -77,8 +82,8 @@ struct zp_options {
 /*
  * Connect to the daemon.  `opts` may be NULL for all defaults.  On success
  * stores the new client in *out and returns 0.  Errors: ZP_ENOTCONN (no
- * daemon at the path, or it hung up before answering), ZP_EBUSY (per-uid
- * connection cap), ZP_EPROTO (version mismatch), ZP_ENOMEM, ZP_EINVAL (a
+ * daemon at the path, or it hung up before answering), ZP_EBUSY (the
+ * daemon's connection caps, or it is out of file descriptors), ZP_EPROTO (version mismatch), ZP_ENOMEM, ZP_EINVAL (a
  * path longer than a Unix socket address holds, a name longer than 64
  * bytes, busy_poll_us above 10000), or any code with which the daemon refuses the hello (e.g.
  * ZP_EINVAL for more slots than it allows).
@@ -87,7 +92,8 @@ int	zp_connect(const struct zp_options *opts, zp_client **out);
 
 /*
  * Close the connection and free the client.  The daemon frees every page
- * this connection stored.  Must not race with other calls on `c`.
+ * this connection stored.  The connection ends even where a forked process
+ * still holds its socket.  Must not race with other calls on `c`.
  */
 void	zp_close(zp_client *c);
 
@@ -95,14 +101,22 @@ void	zp_close(zp_client *c);
  * Store one page (ZP_PAGE_SIZE bytes).  The page is copied into a staging
  * slot; the caller's buffer is not referenced after return.  Returns 0 and
  * sets *handle, or ZP_ENOSPC (budget or limit: the caller still holds the
- * page, nothing was stored), ZP_ECONNRESET, ZP_ENOMEM.
+ * page, nothing was stored), ZP_ENOMEM (the daemon's), ZP_EINVAL (a NULL
+ * argument), ZP_ECONNRESET, or ZP_EPROTO (the connection ended on a
+ * protocol error).
  */
 int	zp_store(zp_client *c, const void *page, zp_handle *handle);
 
-/* Load the page of `handle` into `page`.  ZP_ENOENT, ZP_EIO, ZP_ECONNRESET. */
+/*
+ * Load the page of `handle` into `page`.  ZP_ENOENT, ZP_EIO, ZP_EINVAL,
+ * ZP_ECONNRESET, ZP_EPROTO.
+ */
 int	zp_load(zp_client *c, zp_handle handle, void *page);
 
-/* Free `handle`.  ZP_ENOENT for unknown, foreign or already freed handles. */
+/*
+ * Free `handle`.  ZP_ENOENT for unknown, foreign or already freed handles;
+ * ZP_EINVAL, ZP_ECONNRESET, ZP_EPROTO.
+ */
 int	zp_free(zp_client *c, zp_handle handle);
 
 /*
@@ -111,11 +125,13 @@ int	zp_free(zp_client *c, zp_handle handle);
  * Each page gets its own result in results[i] (0 or a ZP_E* code); for
  * stores, handles[i] is set where results[i] == 0.  The return value is the
  * number of pages that succeeded, or a negative code when the whole call
- * failed (ZP_ECONNRESET, ZP_EINVAL, ZP_ENOMEM).  `results` may be NULL.
- * A store batch that meets the budget stores what fits: earlier pages keep
- * their handles, the rest get ZP_ENOSPC.  The parts of a split batch are
- * pipelined; a request the daemon refuses as a whole (e.g. ZP_EMSGSIZE)
- * gives its code to each of its pages, and the call goes on.
+ * failed (ZP_ECONNRESET, ZP_EPROTO, ZP_EINVAL).  `results` may be NULL.
+ * A store batch that meets the budget or the limit gets ZP_ENOSPC for the
+ * pages that did not fit; its parts run at once on the daemon's workers,
+ * so pages after a refused one may still be stored: find them by
+ * results[], not by the count.  The parts of a split batch are pipelined;
+ * a request the daemon refuses as a whole gives its code to each of its
+ * pages, and the call goes on.
  */
 int	zp_store_batch(zp_client *c, const void *pages, size_t n,
 	    zp_handle *handles, int *results);
@@ -128,8 +144,9 @@ int	zp_free_batch(zp_client *c, const zp_handle *handles, size_t n,
  * Asynchronous store: copy up to n pages into staging slots, send the
  * request, and return at once with a ticket in *ticket; the daemon's
  * workers compress while the caller goes on.  `pages` may be reused as soon
- * as the call returns.  Blocks only while every staging slot is taken by
- * earlier unfinished requests (a ticket's slots come back when the daemon
+ * as the call returns.  Blocks until n staging slots and a request credit
+ * (the daemon's max_inflight) are free at once, taken by earlier
+ * unfinished requests (a ticket's slots come back when the daemon
  * answers, whether or not the ticket has been collected).  1 <= n <= the
  * daemon's max_batch and the staging slots.  Returns 0, ZP_EINVAL,
  * ZP_ECONNRESET, ZP_ENOMEM.

@@ -115,7 +115,7 @@ TESTS += tests/test_daemon
 tests_test_daemon_SOURCES = tests/test_daemon.c tests/rawclient.c \
 	tests/rawclient.h
 tests_test_daemon_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUFC_CFLAGS)
-tests_test_daemon_LDADD = common/libzpcommon.la $(CUNIT_LIBS)
+tests_test_daemon_LDADD = client/libzpclient.la common/libzpcommon.la $(CUNIT_LIBS)
 
 # Dedup across clients, scopes, limits and the budget, on a real zpoold.
 check_PROGRAMS += tests/test_dedup_budget

@@ -1234,6 +1234,17 @@ test_uid_cap(void)
 	usleep(100000);
 	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_EQUAL(raw_open(&r[0], sock, "one-too-many", 0), ZP_EBUSY);
+	/*
+	 * The library too: the refusal may come before its hello goes out,
+	 * and it must still read ZP_EBUSY, not report a failed send.
+	 */
+	for (i = 0; i < 50; i++) {
+		struct zp_options	 o = { .socket_path = sock, .slots = 1 };
+		zp_client		*zc = NULL;
+
+		CU_ASSERT_EQUAL(zp_connect(&o, &zc), ZP_EBUSY);
+		CU_ASSERT_PTR_NULL(zc);
+	}
 	close(fd);
 	for (i = 1; i < MAX_PER_UID - 1; i++)
 		raw_close(&r[i]);
