@@ -73,7 +73,6 @@
 #define GROUP_EMPTY		NR_GROUPS		/* emptied, kept */
 #define GROUP_EVAC		(NR_GROUPS + 1)		/* being compacted away */
 #define DEFAULT_HUGE_THRESHOLD	(POOL_PAGE_SIZE - 128)
-#define MAX_HUGE_THRESHOLD	(POOL_PAGE_SIZE - POOL_CLASS_STEP)
 #define MAX_ARENA		(16ull << 30)		/* loc: offset/16 in 30 bits */
 
 #define CHUNK_SHIFT		14
@@ -973,8 +972,9 @@ pool_create(const struct pool_config *cfg, const char **cause)
 		return NULL;
 	}
 	/* below the raw class, so a compressed slot is never 4096 */
-	if (cfg->huge_threshold != 0 && (cfg->huge_threshold < 64 ||
-	    cfg->huge_threshold > MAX_HUGE_THRESHOLD)) {
+	if (cfg->huge_threshold != 0 &&
+	    (cfg->huge_threshold < POOL_HUGE_THRESHOLD_MIN ||
+	    cfg->huge_threshold > POOL_HUGE_THRESHOLD_MAX)) {
 		*cause = "huge_threshold out of range (64..4080)";
 		return NULL;
 	}

@@ -34,6 +34,9 @@
 #define POOL_MAX_ZSPAGE_FRAMES	32u
 #define POOL_DEFAULT_ZSPAGE_FRAMES 32u	/* the least waste measured */
 #define POOL_NR_CLASSES		(POOL_PAGE_SIZE / POOL_CLASS_STEP)
+/* huge_threshold: 0 for the pool's own, or a value in this range. */
+#define POOL_HUGE_THRESHOLD_MIN	64u
+#define POOL_HUGE_THRESHOLD_MAX	(POOL_PAGE_SIZE - POOL_CLASS_STEP)
 /*
  * Most references one object takes (pool_get fails past it).  Sharing
  * stops at POOL_SHARE_MAX, which leaves the rest for short-lived ones

@@ -281,7 +281,14 @@ set_max_zspage_frames(struct settings *s, const char *v, const char **cause)
 static int
 set_huge_threshold(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 0, 4096, &s->huge_threshold, cause);
+	if (parse_unsigned(v, 0, POOL_HUGE_THRESHOLD_MAX, &s->huge_threshold,
+	    cause) != 0 || (s->huge_threshold != 0 &&
+	    s->huge_threshold < POOL_HUGE_THRESHOLD_MIN)) {
+		*cause = "huge_threshold must be 0 (the pool's own) or 64 to "
+		    "4080";
+		return -1;
+	}
+	return 0;
 }
 
 static int

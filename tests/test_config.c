@@ -271,6 +271,18 @@ test_bad_values(void)
 	expect_error(1, want);
 	free(want);
 
+	/* what the pool would refuse at start, refused when read */
+	write_conf("huge_threshold 30\n");
+	CU_ASSERT_FATAL(asprintf(&want, "huge_threshold: %s",
+	    settings_reason("huge_threshold", "30")) != -1);
+	expect_error(1, want);
+	free(want);
+	write_conf("huge_threshold 4090\n");
+	CU_ASSERT_FATAL(asprintf(&want, "huge_threshold: %s",
+	    settings_reason("huge_threshold", "4090")) != -1);
+	expect_error(1, want);
+	free(want);
+
 	write_conf("log_level loud\n");
 	CU_ASSERT_FATAL(asprintf(&want, "log_level: %s",
 	    settings_reason("log_level", "loud")) != -1);
