@@ -15,6 +15,14 @@
 #define PAGE_WORDS	(PAGE_SIZE_4K / sizeof(uint64_t))
 
 /*
+ * What a client's limit is charged for a page besides its stored size:
+ * about what its handle entry and object record cost the daemon.  Without
+ * it a same-filled page, which stores nothing, would cost a limit nothing,
+ * and a limited client could grow the daemon without bound.
+ */
+#define PAGE_LIMIT_CHARGE	16u
+
+/*
  * Same-filled, as zram defines it: one machine word repeated over the page.
  * Returns true and the word in *word.  Most pages fail on the first words,
  * so the loop is cheap where it matters.

@@ -91,7 +91,8 @@ store_page(struct zpoold *zd, struct codec_ctx *ctx, struct client *c,
 
 	limit = atomic_load_explicit(&c->limit_bytes, memory_order_relaxed);
 	charged = atomic_load_explicit(&c->charged_bytes, memory_order_relaxed);
-	if (!budget_client_admit(charged, limit, 1) || !store_admit(zd))
+	if (!budget_client_admit(charged, limit, PAGE_LIMIT_CHARGE) ||
+	    !store_admit(zd))
 		return refuse(zd, c);
 	rc = dedup_store(zd->dedup, ctx, page, c->scope, id, csize, shared);
 	if (rc == -ENOSPC)
@@ -99,11 +100,11 @@ store_page(struct zpoold *zd, struct codec_ctx *ctx, struct client *c,
 	if (rc < 0)
 		return rc == -ENOMEM ? ZP_ENOMEM : ZP_EIO;
 	/* Charged atomically, so two workers cannot both take the rest. */
-	charged = atomic_fetch_add_explicit(&c->charged_bytes, *csize,
-	    memory_order_relaxed);
-	if (!budget_client_admit(charged, limit, *csize)) {
-		atomic_fetch_sub_explicit(&c->charged_bytes, *csize,
-		    memory_order_relaxed);
+	charged = atomic_fetch_add_explicit(&c->charged_bytes,
+	    *csize + PAGE_LIMIT_CHARGE, memory_order_relaxed);
+	if (!budget_client_admit(charged, limit, *csize + PAGE_LIMIT_CHARGE)) {
+		atomic_fetch_sub_explicit(&c->charged_bytes,
+		    *csize + PAGE_LIMIT_CHARGE, memory_order_relaxed);
 		if (dedup_put(zd->dedup, *id, c->scope) < 0)
 			fatalx("store: object %u vanished", *id);
 		return refuse(zd, c);
@@ -170,8 +171,8 @@ store_release(struct zpoold *zd, struct client *c, const struct handle_obj *o)
 		    (unsigned long long)c->id, o->id);
 	atomic_fetch_sub_explicit(&c->compr_bytes, o->csize,
 	    memory_order_relaxed);
-	atomic_fetch_sub_explicit(&c->charged_bytes, o->csize,
-	    memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->charged_bytes,
+	    o->csize + PAGE_LIMIT_CHARGE, memory_order_relaxed);
 }
 
 /* Give back every page of a table and free it.  Any thread. */

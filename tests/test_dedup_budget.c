@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cutest.h"
+#include "page.h"
 
 #include "rawclient.h"
 #include "testdaemon.h"
@@ -222,7 +223,7 @@ test_two_clients_one_copy(void)
 		/* each is charged its full footprint, shared or not */
 		CU_ASSERT(s->clients[i]->charged_bytes > 0);
 		CU_ASSERT_EQUAL(s->clients[i]->charged_bytes,
-		    s->clients[i]->compr_bytes);
+		    s->clients[i]->compr_bytes + N * PAGE_LIMIT_CHARGE);
 	}
 	CU_ASSERT_EQUAL(holders, 2);
 	zpool__stats_reply__free_unpacked(s, NULL);
@@ -301,6 +302,38 @@ test_client_limit(void)
 	CU_ASSERT_EQUAL(zp_store(c, v, &h[0]), 0);
 	zp_close(c);
 	free(v);
+	stop();
+}
+
+/*
+ * Same-filled pages store nothing, but each costs the daemon a handle and a
+ * record: PAGE_LIMIT_CHARGE apiece, so a limit bounds them too.
+ */
+static void
+test_limit_same_filled(void)
+{
+	static const char *const args[] = { "--client_limit=16K", NULL };
+	static uint8_t		 zero[ZP_PAGE_SIZE];
+	struct zp_stats		 st;
+	zp_client		*c;
+	zp_handle		 h;
+	size_t			 n;
+	int			 rc = 0;
+
+	CU_ASSERT_FATAL(start(args) == 0);
+	CU_ASSERT_FATAL((c = connect_named("zeros")) != NULL);
+	for (n = 0; n < 100000; n++)
+		if ((rc = zp_store(c, zero, &h)) != 0)
+			break;
+	CU_ASSERT_EQUAL(rc, ZP_ENOSPC);
+	CU_ASSERT_EQUAL(n, 16 * 1024 / PAGE_LIMIT_CHARGE);
+	CU_ASSERT_EQUAL(zp_stats(c, &st), 0);
+	CU_ASSERT_EQUAL(st.charged_bytes, n * PAGE_LIMIT_CHARGE);
+	CU_ASSERT_EQUAL(st.compr_bytes, 0);
+	/* a free gives its charge back */
+	CU_ASSERT_EQUAL(zp_free(c, h), 0);
+	CU_ASSERT_EQUAL(zp_store(c, zero, &h), 0);
+	zp_close(c);
 	stop();
 }
 
@@ -557,6 +590,8 @@ main(void)
 		{ "two clients, one copy", test_two_clients_one_copy },
 		{ "uid scope isolates users", test_uid_scope },
 		{ "client limit", test_client_limit },
+		{ "same-filled pages count against a limit",
+		    test_limit_same_filled },
 		{ "global budget and threshold", test_global_budget },
 		{ "lowered budget is met", test_budget_lowered },
 		{ "emptied zspages kept, then given back", test_emptied_zspages },
