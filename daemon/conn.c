@@ -186,7 +186,27 @@ conn_hello_fds(struct client *c, struct msghdr *msg)
 	}
 }
 
-/* Read what the hello still lacks.  1 done, 0 more to come, -1 drop. */
+/*
+ * Whether this process has no fd left.  The kernel truncates the control
+ * message of a hello (MSG_CTRUNC) both when a peer sends more fds than
+ * asked for and when the memfd it sends cannot be installed here.
+ */
+static bool
+conn_out_of_fds(int fd)
+{
+	int	spare;
+
+	if ((spare = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1) {
+		close(spare);
+		return false;
+	}
+	return errno == EMFILE || errno == ENFILE;
+}
+
+/*
+ * Read what the hello still lacks.  1 done, 0 more to come, -1 drop with
+ * *cause; -2 refuse with ZP_EBUSY and *cause, the daemon's own condition.
+ */
 static int
 conn_hello_recv(struct client *c, const char **cause)
 {
@@ -219,6 +239,10 @@ conn_hello_recv(struct client *c, const char **cause)
 		}
 		conn_hello_fds(c, &msg);
 		if (msg.msg_flags & MSG_CTRUNC) {
+			if (conn_out_of_fds(c->fd)) {
+				*cause = "daemon out of file descriptors";
+				return -2;
+			}
 			*cause = "truncated control message (too many fds)";
 			return -1;
 		}
@@ -452,7 +476,12 @@ conn_hello_cb(evutil_socket_t fd, short what, void *arg)
 		conn_drop(c, "no hello in time");
 		return;
 	}
-	if ((rc = conn_hello_recv(c, &cause)) < 0) {
+	if ((rc = conn_hello_recv(c, &cause)) == -2) {
+		c->zd->conns_refused++;
+		conn_hello_fail(c, 0, ZP_EBUSY, cause);
+		return;
+	}
+	if (rc < 0) {
 		conn_drop(c, cause);
 		return;
 	}

@@ -10,7 +10,8 @@
  * Accepting: peer credentials (SO_PEERCRED) are taken once, at accept; a
  * connection over max_clients or over max_clients_per_uid for its uid is
  * refused with ZP_EBUSY; one spare fd is held so that even at EMFILE a
- * waiting peer is told why rather than left hanging.
+ * waiting peer is told why rather than left hanging (conn.c tells a hello
+ * whose memfd found no fd the same).
  *
  * Stopping (SIGTERM, SIGINT): close and unlink the socket (only one we
  * created: a socket-activated one belongs to systemd), stop reading,

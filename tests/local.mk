@@ -113,7 +113,7 @@ EXTRA_DIST += tests/test_bench_dedup.sh
 check_PROGRAMS += tests/test_daemon
 TESTS += tests/test_daemon
 tests_test_daemon_SOURCES = tests/test_daemon.c tests/rawclient.c \
-	tests/rawclient.h
+	tests/rawclient.h tests/testdaemon.c tests/testdaemon.h
 tests_test_daemon_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUFC_CFLAGS)
 tests_test_daemon_LDADD = client/libzpclient.la common/libzpcommon.la $(CUNIT_LIBS)
 

@@ -29,6 +29,7 @@
 
 #include "zpclient.h"
 #include "rawclient.h"
+#include "testdaemon.h"
 
 #define MAX_PER_UID	16
 #define SETTLE_MS	5000
@@ -1212,6 +1213,59 @@ test_flood(void)
 	assert_healthy();
 }
 
+/*
+ * A daemon out of fds: a client whose memfd cannot be installed is told
+ * ZP_EBUSY, not dropped unanswered, and once fds are back it serves again.
+ * A second daemon, run by a shell that lowers its fd limit to 30 first
+ * (hard as well: zpoold raises its soft limit to the hard one).
+ */
+static void
+test_out_of_fds(void)
+{
+	static const char *const args[] = { "--max_clients=100",
+	    "--max_clients_per_uid=100", NULL };
+	struct test_daemon	 td;
+	struct raw		 r[40];
+	bool			 open[40];
+	char			 wrapper[PATH_MAX], *real;
+	FILE			*f;
+	int			 i, rc, ok = 0, busy = 0, other = 0;
+
+	snprintf(wrapper, sizeof wrapper, "%s/zpoold-30fds", tmpdir);
+	CU_ASSERT_FATAL((f = fopen(wrapper, "w")) != NULL);
+	fprintf(f, "#!/bin/sh\nulimit -n 30 || exit 99\nexec \"$REAL_ZPOOLD\" "
+	    "\"$@\"\n");
+	fclose(f);
+	CU_ASSERT_FATAL(chmod(wrapper, 0755) == 0);
+	CU_ASSERT_FATAL((real = strdup(getenv("ZPOOLD"))) != NULL);
+	setenv("REAL_ZPOOLD", real, 1);
+	setenv("ZPOOLD", wrapper, 1);
+	rc = td_start(&td, args);
+	setenv("ZPOOLD", real, 1);
+	free(real);
+	CU_ASSERT_FATAL(rc == 0);
+	for (i = 0; i < 40; i++) {
+		rc = raw_open(&r[i], td.sock, "fd-hungry", 4);
+		open[i] = rc == 0;
+		ok += rc == 0;
+		busy += rc == ZP_EBUSY;
+		other += rc != 0 && rc != ZP_EBUSY;
+	}
+	CU_ASSERT(ok > 0);
+	CU_ASSERT(busy > 0);
+	CU_ASSERT_EQUAL(other, 0);
+	for (i = 0; i < 40; i++)
+		if (open[i])
+			raw_close(&r[i]);
+	usleep(100000);
+	CU_ASSERT_EQUAL(raw_open(&r[0], td.sock, "fd-back", 4), 0);
+	raw_close(&r[0]);
+	rc = td_stop(&td);
+	CU_ASSERT_EQUAL(rc, 0);
+	td_cleanup(&td, other != 0 || busy == 0 || rc != 0);
+	unlink(wrapper);
+}
+
 static void
 test_uid_cap(void)
 {
@@ -1467,6 +1521,7 @@ main(void)
 	    test_replies_in_order);
 	CU_add_test(s, "shared pages of a large table", test_shared_walk);
 	CU_add_test(s, "per-uid cap", test_uid_cap);
+	CU_add_test(s, "a daemon out of fds", test_out_of_fds);
 	CU_add_test(s, "admin requests", test_admin);
 	CU_add_test(s, "SIGTERM", test_sigterm);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
