@@ -101,7 +101,7 @@ conn_hello_cb(evutil_socket_t fd, short what, void *arg);
 
 void
 conn_accept(struct zpoold *zd, int fd, pid_t pid, uid_t uid, gid_t gid,
-    struct uid_slot *u)
+    struct uid_slot *u, bool over_cap)
 {
 	struct client	*c;
 	struct timeval	 tv = { CONN_HELLO_TIMEOUT, 0 };
@@ -113,6 +113,7 @@ conn_accept(struct zpoold *zd, int fd, pid_t pid, uid_t uid, gid_t gid,
 	c->uid = uid;
 	c->gid = gid;
 	c->admin = uid == 0 || uid == zd->self_uid;
+	c->over_cap = over_cap;
 	snprintf(c->name, sizeof c->name, "-");
 	c->state = CONN_HELLO;
 	c->fd = fd;
@@ -413,6 +414,12 @@ conn_hello_done(struct client *c)
 	if (c->hello_extra_fds) {
 		conn_hello_fail(c, f->id, ZP_EINVAL,
 		    "hello carries more than one fd");
+		goto out;
+	}
+	if (h->slots != 0 && c->over_cap) {
+		conn_hello_fail(c, f->id, ZP_EBUSY, "too many connections: "
+		    "past max_clients or max_clients_per_uid, only an admin "
+		    "connection (no slots) is let in");
 		goto out;
 	}
 	if (h->slots == 0 && c->hello_fd != -1) {

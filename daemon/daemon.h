@@ -62,6 +62,12 @@ struct job;
 #define JOB_PART_LOAD_PAGES	64
 /* How long SIGTERM waits for clients to take their last replies. */
 #define SERVER_DRAIN_TIMEOUT	5
+/*
+ * Connections an admin's uid (root, or the daemon's own) may open past
+ * max_clients and max_clients_per_uid, for admin connections only (no
+ * staging), so that zpctl still works when clients have reached the caps.
+ */
+#define SERVER_ADMIN_RESERVE	2
 
 /* Connections per uid, for max_clients_per_uid. */
 struct uid_slot {
@@ -85,6 +91,7 @@ struct client {
 	uid_t			 uid;
 	gid_t			 gid;
 	bool			 admin;		/* uid 0 or the daemon's uid */
+	bool			 over_cap;	/* in the admin reserve */
 	char			 name[WIRE_NAME_MAX + 1];
 	enum conn_state		 state;
 	int			 fd;
@@ -301,7 +308,7 @@ uint64_t	 server_mem_used(struct zpoold *zd);
 
 /* conn.c */
 void		 conn_accept(struct zpoold *zd, int fd, pid_t pid, uid_t uid,
-		     gid_t gid, struct uid_slot *u);
+		     gid_t gid, struct uid_slot *u, bool over_cap);
 void		 conn_refuse(int fd, int code, const char *message);
 void		 conn_drop(struct client *c, const char *reason);
 void		 conn_hold(struct client *c);

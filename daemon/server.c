@@ -9,7 +9,8 @@
  *
  * Accepting: peer credentials (SO_PEERCRED) are taken once, at accept; a
  * connection over max_clients or over max_clients_per_uid for its uid is
- * refused with ZP_EBUSY; one spare fd is held so that even at EMFILE a
+ * refused with ZP_EBUSY, but for SERVER_ADMIN_RESERVE admin connections of
+ * an admin's uid (refused at hello if they bring slots); one spare fd is held so that even at EMFILE a
  * waiting peer is told why rather than left hanging (conn.c tells a hello
  * whose memfd found no fd the same).
  *
@@ -362,6 +363,7 @@ server_accept_one(struct zpoold *zd, int fd)
 	socklen_t	 len = sizeof cr;
 	struct uid_slot	*u;
 	char		 msg[WIRE_MESSAGE_MAX];
+	unsigned	 reserve;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1) {
 		log_warn("SO_PEERCRED");
@@ -369,27 +371,34 @@ server_accept_one(struct zpoold *zd, int fd)
 		return;
 	}
 	zd->conns_total++;
-	if (zd->nclients >= zd->s.max_clients) {
+	/* An admin's uid may pass the caps, for admin connections only. */
+	reserve = cr.uid == 0 || cr.uid == zd->self_uid ?
+	    SERVER_ADMIN_RESERVE : 0;
+	if (zd->nclients >= zd->s.max_clients + reserve) {
 		zd->conns_refused++;
 		log_warnx("refused pid %ld uid %lu: %u clients already",
 		    (long)cr.pid, (unsigned long)cr.uid, zd->nclients);
-		conn_refuse(fd, ZP_EBUSY, "too many clients");
+		snprintf(msg, sizeof msg, "too many clients (max_clients %u)",
+		    zd->s.max_clients);
+		conn_refuse(fd, ZP_EBUSY, msg);
 		return;
 	}
 	u = server_uid_get(zd, cr.uid);
-	if (u->conns >= zd->s.max_clients_per_uid) {
+	if (u->conns >= zd->s.max_clients_per_uid + reserve) {
 		zd->conns_refused++;
 		log_warnx("refused pid %ld uid %lu: %u connections for this "
 		    "uid already", (long)cr.pid, (unsigned long)cr.uid,
 		    u->conns);
 		snprintf(msg, sizeof msg, "too many connections for uid %lu "
-		    "(limit %u)", (unsigned long)cr.uid,
+		    "(max_clients_per_uid %u)", (unsigned long)cr.uid,
 		    zd->s.max_clients_per_uid);
 		conn_refuse(fd, ZP_EBUSY, msg);
 		server_uid_maybe_free(zd, u);
 		return;
 	}
-	conn_accept(zd, fd, cr.pid, cr.uid, cr.gid, u);
+	conn_accept(zd, fd, cr.pid, cr.uid, cr.gid, u,
+	    zd->nclients >= zd->s.max_clients ||
+	    u->conns >= zd->s.max_clients_per_uid);
 }
 
 static void

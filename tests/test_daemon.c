@@ -1266,16 +1266,28 @@ test_out_of_fds(void)
 	unlink(wrapper);
 }
 
+/*
+ * The per-uid cap.  The test's uid is an admin's (root, or the daemon's
+ * own), which may pass the caps by two connections, admin ones only, so
+ * that zpctl still works when clients have reached them.
+ */
 static void
 test_uid_cap(void)
 {
-	struct raw	r[MAX_PER_UID];
+	struct raw	r[MAX_PER_UID + 1], x;
 	wire_frame	*f;
 	int		i, fd;
 
 	/* adm holds one connection already. */
 	for (i = 0; i < MAX_PER_UID - 1; i++)
 		CU_ASSERT_EQUAL_FATAL(raw_open(&r[i], sock, "many", 0), 0);
+	/* At the cap: a data connection is refused at its hello... */
+	CU_ASSERT_EQUAL(raw_open(&x, sock, "data-over-cap", 4), ZP_EBUSY);
+	/* ...and admin connections get the reserve, two of them. */
+	CU_ASSERT_EQUAL_FATAL(raw_open(&r[MAX_PER_UID - 1], sock, "zpctl", 0),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(raw_open(&r[MAX_PER_UID], sock, "zpctl", 0), 0);
+	/* Past it, nobody: refused at accept, before any hello. */
 	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
 	CU_ASSERT_EQUAL_FATAL(raw_read_frame(fd, RAW_TIMEOUT_MS, &f), 0);
 	CU_ASSERT_EQUAL(f->body_case, ZPOOL__FRAME__BODY_ERROR);
@@ -1284,10 +1296,10 @@ test_uid_cap(void)
 	wire_free(f);
 	close(fd);
 	/* Idle connections that never say hello count too. */
-	raw_close(&r[0]);
+	raw_close(&r[MAX_PER_UID]);
 	usleep(100000);
 	CU_ASSERT_FATAL((fd = wire_dial(sock, 0)) >= 0);
-	CU_ASSERT_EQUAL(raw_open(&r[0], sock, "one-too-many", 0), ZP_EBUSY);
+	CU_ASSERT_EQUAL(raw_open(&x, sock, "one-too-many", 0), ZP_EBUSY);
 	/*
 	 * The library too: the refusal may come before its hello goes out,
 	 * and it must still read ZP_EBUSY, not report a failed send.
@@ -1300,7 +1312,7 @@ test_uid_cap(void)
 		CU_ASSERT_PTR_NULL(zc);
 	}
 	close(fd);
-	for (i = 1; i < MAX_PER_UID - 1; i++)
+	for (i = 0; i < MAX_PER_UID; i++)
 		raw_close(&r[i]);
 	usleep(100000);
 	assert_healthy();
