@@ -62,8 +62,8 @@ mkdir -p "$root/usr/lib/systemd" "$root$sbindir" "$units" \
 	"$zp_tmp/man/man5" "$zp_tmp/man/man8"
 cp -R "$hostunits" "$root/usr/lib/systemd/"
 cp "$zpoold" "$root$sbindir/zpoold"
-cp "$abs_top_srcdir/docs/zpoold.8" "$zp_tmp/man/man8/"
-cp "$abs_top_srcdir/docs/zpoold.conf.5" "$zp_tmp/man/man5/"
+cp "$abs_top_builddir/docs/zpoold.8" "$zp_tmp/man/man8/"
+cp "$abs_top_builddir/docs/zpoold.conf.5" "$zp_tmp/man/man5/"
 cp "$socket" "$units/zpoold.socket"
 
 for t in notify simple; do
