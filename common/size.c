@@ -13,6 +13,7 @@
 #include "size.h"
 
 static const char units[] = "KMGTPE";
+#define DIGITS	"0123456789"
 
 int
 size_parse(const char *s, uint64_t *bytes, const char **cause)
@@ -20,15 +21,27 @@ size_parse(const char *s, uint64_t *bytes, const char **cause)
 	char		*end;
 	const char	*u;
 	double		 v, mult = 1;
+	size_t		 digits, frac;
 
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s) ||
-	    *s == '-' || *s == '+') {
+	if (s != NULL && *s == '-') {
+		*cause = "a size cannot be negative";
+		return -1;
+	}
+	/* Decimal digits, maybe a fraction: no sign, hex or exponent. */
+	if (s == NULL || (digits = strspn(s, DIGITS)) == 0) {
 		*cause = "not a size";
 		return -1;
 	}
+	if (s[digits] == '.') {
+		if ((frac = strspn(s + digits + 1, DIGITS)) == 0) {
+			*cause = "not a size";
+			return -1;
+		}
+		digits += 1 + frac;
+	}
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno != 0 || end == s || !isfinite(v)) {
+	if (errno != 0 || end != s + digits || !isfinite(v)) {
 		*cause = "not a size";
 		return -1;
 	}

@@ -184,6 +184,7 @@ test_size_parse(void)
 	static const char	*bad[] = {
 		"", " 1", "-1", "+1", "abc", "1X", "1MM", "1Mx", "1.5",
 		"0.1K", "16E", "1e30", "inf", "nan", "1 M", "M",
+		"0x10", "1e3", "1e3K", "1.", ".5K", "1.K",
 	};
 	uint64_t		 v;
 	const char		*cause;

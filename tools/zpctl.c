@@ -1028,6 +1028,11 @@ ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *optstring)
 			if (optopt == 's' || optopt == 't')
 				return ctl_bad_usage(ctl, "option -%c needs "
 				    "a value", optopt);
+			/* "budget -1": a size, not an option */
+			if (optopt >= '0' && optopt <= '9')
+				return ctl_bad_usage(ctl, "bad size '%s': a "
+				    "size cannot be negative",
+				    argv[optind - 1]);
 			if (optopt != 0)
 				return ctl_bad_usage(ctl, "unknown option "
 				    "-%c", optopt);
@@ -1053,7 +1058,8 @@ ctl_run(struct ctl *ctl, int argc, char **argv)
 		if (strcmp(argv[optind], ctl_cmds[i].name) == 0)
 			break;
 	if (i == CTL_NCMDS)
-		return ctl_bad_usage(ctl, "unknown command '%s'",
+		return ctl_bad_usage(ctl, "unknown command '%s' (commands: "
+		    "status, clients, budget, limit, merge, compact)",
 		    argv[optind]);
 	ctl->cmd = &ctl_cmds[i];
 	argc -= optind;
