@@ -92,7 +92,10 @@ static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
 };
 
-/* A decimal number in [min, max], nothing else. */
+/*
+ * A decimal number in [min, max], nothing else: 0, or -1 (not a number) or
+ * -2 (out of range) with *cause.
+ */
 static int
 parse_uint(const char *v, unsigned long long min, unsigned long long max,
     unsigned long long *out, const char **cause)
@@ -106,26 +109,35 @@ parse_uint(const char *v, unsigned long long min, unsigned long long max,
 	}
 	errno = 0;
 	n = strtoull(v, &end, 10);
-	if (errno != 0 || *end != '\0') {
+	if ((errno != 0 && errno != ERANGE) || *end != '\0') {
 		*cause = "not a number";
 		return -1;
 	}
-	if (n < min || n > max) {
+	if (errno == ERANGE || n < min || n > max) {
 		*cause = "number out of range";
-		return -1;
+		return -2;
 	}
 	*out = n;
 	return 0;
 }
 
 static int
-parse_unsigned(const char *v, unsigned min, unsigned max, unsigned *out,
-    const char **cause)
+parse_unsigned(struct settings *s, const char *v, unsigned min,
+    unsigned max, unsigned *out, const char **cause)
 {
 	unsigned long long	n;
 
-	if (parse_uint(v, min, max, &n, cause) != 0)
+	switch (parse_uint(v, min, max, &n, cause)) {
+	case 0:
+		break;
+	case -2:
+		snprintf(s->why, sizeof s->why, "out of range (%u to %u)",
+		    min, max);
+		*cause = s->why;
 		return -1;
+	default:
+		return -1;
+	}
 	*out = (unsigned)n;
 	return 0;
 }
@@ -194,7 +206,7 @@ set_socket_group(struct settings *s, const char *v, const char **cause)
 static int
 set_workers(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 0, SETTINGS_MAX_WORKERS, &s->workers, cause);
+	return parse_unsigned(s, v, 0, SETTINGS_MAX_WORKERS, &s->workers, cause);
 }
 
 static int
@@ -253,7 +265,7 @@ set_client_limit(struct settings *s, const char *v, const char **cause)
 static int
 set_accept_threshold(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 1, 100, &s->accept_threshold_pct, cause);
+	return parse_unsigned(s, v, 1, 100, &s->accept_threshold_pct, cause);
 }
 
 static int
@@ -274,14 +286,14 @@ set_arena_size(struct settings *s, const char *v, const char **cause)
 static int
 set_max_zspage_frames(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 1, POOL_MAX_ZSPAGE_FRAMES,
+	return parse_unsigned(s, v, 1, POOL_MAX_ZSPAGE_FRAMES,
 	    &s->max_zspage_frames, cause);
 }
 
 static int
 set_huge_threshold(struct settings *s, const char *v, const char **cause)
 {
-	if (parse_unsigned(v, 0, POOL_HUGE_THRESHOLD_MAX, &s->huge_threshold,
+	if (parse_unsigned(s, v, 0, POOL_HUGE_THRESHOLD_MAX, &s->huge_threshold,
 	    cause) != 0 || (s->huge_threshold != 0 &&
 	    s->huge_threshold < POOL_HUGE_THRESHOLD_MIN)) {
 		*cause = "huge_threshold must be 0 (the pool's own) or 64 to "
@@ -311,26 +323,26 @@ static int
 set_max_clients_per_uid(struct settings *s, const char *v,
     const char **cause)
 {
-	return parse_unsigned(v, 1, 1u << 20, &s->max_clients_per_uid, cause);
+	return parse_unsigned(s, v, 1, 1u << 20, &s->max_clients_per_uid, cause);
 }
 
 static int
 set_max_clients(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 1, 1u << 20, &s->max_clients, cause);
+	return parse_unsigned(s, v, 1, 1u << 20, &s->max_clients, cause);
 }
 
 static int
 set_max_inflight(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 1, SETTINGS_MAX_INFLIGHT, &s->max_inflight,
+	return parse_unsigned(s, v, 1, SETTINGS_MAX_INFLIGHT, &s->max_inflight,
 	    cause);
 }
 
 static int
 set_busy_poll(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 0, SPIN_MAX_US, &s->busy_poll_us, cause);
+	return parse_unsigned(s, v, 0, SPIN_MAX_US, &s->busy_poll_us, cause);
 }
 
 static int
@@ -351,20 +363,20 @@ set_max_output(struct settings *s, const char *v, const char **cause)
 static int
 set_max_slots(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 1, SETTINGS_MAX_SLOTS, &s->max_slots, cause);
+	return parse_unsigned(s, v, 1, SETTINGS_MAX_SLOTS, &s->max_slots, cause);
 }
 
 static int
 set_compact_interval(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 0, 7 * 24 * 3600, &s->compact_interval,
+	return parse_unsigned(s, v, 0, 7 * 24 * 3600, &s->compact_interval,
 	    cause);
 }
 
 static int
 set_trim_interval(struct settings *s, const char *v, const char **cause)
 {
-	return parse_unsigned(v, 0, 3600, &s->trim_interval, cause);
+	return parse_unsigned(s, v, 0, 3600, &s->trim_interval, cause);
 }
 
 static const struct setting_key {

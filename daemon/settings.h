@@ -61,6 +61,7 @@ struct settings {
 						   give their frames back at
 						   once */
 	unsigned	 busy_poll_us;		/* poll before sleeping (spin.h) */
+	char		 why[64];		/* a cause that names numbers */
 };
 
 /* Fill in every default. */
