@@ -98,3 +98,12 @@ size_format(uint64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%.1f%c", v, units[u]);
 	return buf;
 }
+
+const char *
+size_format_limit(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes != 0)
+		return size_format(bytes, buf, len);
+	snprintf(buf, len, "none");
+	return buf;
+}

@@ -464,7 +464,9 @@ conn_hello_done(struct client *c)
 	reply.body_case = ZPOOL__FRAME__BODY_HELLO_REPLY;
 	reply.hello_reply = &hr;
 	conn_send(c, &reply);
-	log_info("client %llu connected: pid %ld uid %lu name %s slots %u%s",
+	/* zpctl connects for every command: not worth an info line */
+	log_event(c->nslots == 0, "client %llu connected: pid %ld uid %lu "
+	    "name %s slots %u%s",
 	    (unsigned long long)c->id, (long)c->pid, (unsigned long)c->uid,
 	    c->name, c->nslots, c->admin ? " admin" : "");
 out:
@@ -815,7 +817,8 @@ conn_drop(struct client *c, const char *reason)
 	if (c->state == CONN_DEAD)
 		return;
 	if (c->state == CONN_READY)
-		log_info("client %llu disconnected (%s): pid %ld uid %lu "
+		log_event(c->nslots == 0 && c->pages == 0, "client %llu "
+		    "disconnected (%s): pid %ld uid %lu "
 		    "name %s: %llu pages live (%llu bytes compressed), "
 		    "%llu stored, %llu loaded, %llu freed, %llu refused",
 		    (unsigned long long)c->id, reason, (long)c->pid,

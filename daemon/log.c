@@ -158,6 +158,15 @@ log_debug(const char *fmt, ...)
 }
 
 void
+log_event(bool routine, const char *fmt, ...)
+{
+	if (routine)
+		LOG_BODY(LOG_LEVEL_DEBUG, LOG_DEBUG, "debug: ", 0);
+	else
+		LOG_BODY(LOG_LEVEL_INFO, LOG_INFO, "", 0);
+}
+
+void
 fatal(const char *fmt, ...)
 {
 	va_list	ap;

@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "page.h"
+#include "size.h"
 #include "xmalloc.h"
 
 /* Room kept free in a stats reply for the frame around the clients. */
@@ -423,12 +424,13 @@ rpc_budget(struct client *c, const wire_frame *f)
 {
 	struct zpoold			*zd = c->zd;
 	const Zpool__BudgetRequest	*r = f->budget;
+	char				 size[SIZE_FORMAT_LEN];
 
 	if (r->set) {
 		budget_set_limit(&zd->budget, r->budget_bytes);
-		log_info("client %llu set the budget to %llu bytes",
-		    (unsigned long long)c->id,
-		    (unsigned long long)r->budget_bytes);
+		log_info("client %llu set the budget to %s",
+		    (unsigned long long)c->id, size_format_limit(r->budget_bytes,
+		    size, sizeof size));
 		/* Over it: shrink first, answer with how far it got. */
 		if (r->budget_bytes != 0 &&
 		    server_mem_used(zd) > r->budget_bytes) {
@@ -464,6 +466,8 @@ rpc_limit(struct client *c, const wire_frame *f)
 	Zpool__LimitReply		 lr = ZPOOL__LIMIT_REPLY__INIT;
 	wire_frame			 rf = ZPOOL__FRAME__INIT;
 	struct client			*o;
+	char				 size[SIZE_FORMAT_LEN];
+	char				 msg[WIRE_MESSAGE_MAX];
 
 	if (r->client_id == 0)
 		zd->default_limit_bytes = r->limit_bytes;
@@ -472,15 +476,23 @@ rpc_limit(struct client *c, const wire_frame *f)
 			if (o->id == r->client_id && o->state == CONN_READY)
 				break;
 		if (o == NULL) {
-			conn_send_error(c, f->id, ZP_ENOENT, "no such client");
+			snprintf(msg, sizeof msg, "no client %llu (zpctl "
+			    "clients lists them)",
+			    (unsigned long long)r->client_id);
+			conn_send_error(c, f->id, ZP_ENOENT, msg);
 			return;
 		}
 		atomic_store(&o->limit_bytes, r->limit_bytes);
 	}
-	log_info("client %llu set the limit of %s%llu to %llu bytes",
-	    (unsigned long long)c->id, r->client_id == 0 ? "new clients" :
-	    "client ", (unsigned long long)r->client_id,
-	    (unsigned long long)r->limit_bytes);
+	if (r->client_id == 0)
+		log_info("client %llu set the limit of new clients to %s",
+		    (unsigned long long)c->id, size_format_limit(r->limit_bytes,
+		    size, sizeof size));
+	else
+		log_info("client %llu set the limit of client %llu to %s",
+		    (unsigned long long)c->id,
+		    (unsigned long long)r->client_id,
+		    size_format_limit(r->limit_bytes, size, sizeof size));
 	lr.client_id = r->client_id;
 	lr.limit_bytes = r->limit_bytes;
 	rf.id = f->id;

@@ -538,8 +538,11 @@ ctl_connect(struct ctl *ctl)
 	if ((fd = wire_dial(path, ctl->timeout)) == -ENAMETOOLONG)
 		return ctl_bad_usage(ctl, "socket path too long: %s", path);
 	if (fd < 0) {
-		ctl_warnx(ctl, "cannot connect to %s: %s", path,
-		    fd == -ETIMEDOUT ? "timed out" : strerror(-fd));
+		ctl_warnx(ctl, "cannot connect to %s: %s%s", path,
+		    fd == -ETIMEDOUT ? "timed out" : strerror(-fd),
+		    fd == -ENOENT || fd == -ECONNREFUSED ? " (is zpoold "
+		    "running? -s PATH or $ZPOOLD_SOCKET name another socket)" :
+		    "");
 		return CTL_EXIT_CONNECT;
 	}
 	ctl->fd = fd;
