@@ -177,6 +177,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
+		fprintf(stderr, "zpoold: unexpected argument '%s'\n",
+		    argv[optind]);
 		usage(stderr);
 		return 1;
 	}
@@ -202,7 +204,11 @@ main(int argc, char **argv)
 	if (check) {
 		settings_print(&s, stdout);
 		settings_free(&s);
-		return fflush(stdout) == 0 ? 0 : 1;
+		if (fflush(stdout) == 0 && !ferror(stdout))
+			return 0;
+		fprintf(stderr, "zpoold: writing the settings: %s\n",
+		    strerror(errno));
+		return 1;
 	}
 
 	/* Until the daemon runs, a person is watching stderr. */

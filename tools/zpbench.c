@@ -33,7 +33,8 @@ usage(FILE *f)
 	size_t	i;
 
 	fprintf(f, "usage: zpbench COMMAND [options]   "
-	    "(zpbench COMMAND --help for its options)\n");
+	    "(zpbench COMMAND --help for its options)\n"
+	    "       zpbench -h | -V\n");
 	for (i = 0; i < NR_CMDS; i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
 }
@@ -50,6 +51,10 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
+		return BENCH_EXIT_OK;
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("zpbench %s\n", PACKAGE_VERSION);
 		return BENCH_EXIT_OK;
 	}
 	for (i = 0; i < NR_CMDS; i++)

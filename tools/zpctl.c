@@ -92,7 +92,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "budget", cmd_budget, "[SIZE|none]",
 	    "show the global budget, or set it and report how far the pool "
 	    "shrank" },
-	{ "limit", cmd_limit, "CLIENT|default SIZE|none",
+	{ "limit", cmd_limit, "{CLIENT|default} {SIZE|none}",
 	    "set the limit of one client, or the default of new clients" },
 	{ "merge", cmd_merge, "",
 	    "merge identical pages now" },
