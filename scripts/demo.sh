@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== zpoold (embedded defaults) on $sock"
-"$b/daemon/zpoold" --socket "$sock" --foreground 2>"$dir/zpoold.log" &
+"$b/daemon/zpoold" --socket "$sock" --config /dev/null --foreground 2>"$dir/zpoold.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || { cat "$dir/zpoold.log"; exit 1; }
