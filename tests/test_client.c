@@ -812,6 +812,36 @@ test_killed_client(void)
 	CU_ASSERT(pool_wait(before) == before);
 }
 
+/*
+ * zp_close ends the connection even while a forked child still holds its
+ * socket: the daemon frees the pages at once, not when the child exits.
+ */
+static void
+test_close_after_fork(void)
+{
+	uint64_t	 before;
+	uint8_t		*in;
+	zp_handle	 h[64];
+	zp_client	*c;
+	pid_t		 pid;
+	int		 st;
+
+	before = pool_orig();
+	CU_ASSERT_FATAL((in = pages_make(3ull << 40, 64)) != NULL);
+	CU_ASSERT_FATAL((c = connect_slots(0)) != NULL);
+	CU_ASSERT_EQUAL_FATAL(zp_store_batch(c, in, 64, h, NULL), 64);
+	free(in);
+	CU_ASSERT_FATAL((pid = fork()) != -1);
+	if (pid == 0) {
+		pause();	/* holds the socket until killed */
+		_exit(0);
+	}
+	zp_close(c);
+	CU_ASSERT(pool_wait(before) == before);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
 static void *
 thread_job(void *arg)
 {
@@ -1465,6 +1495,7 @@ main(void)
 	static const struct cu_case concurrency[] = {
 		{ "processes", test_processes },
 		{ "killed client", test_killed_client },
+		{ "zp_close after fork", test_close_after_fork },
 		{ "threads on one connection", test_threads },
 		{ "threads, never polling", test_threads_no_poll },
 		{ "threads, 3 staging slots", test_threads_tiny_staging },
