@@ -190,7 +190,7 @@ for t_cmd in status clients budget limit merge compact; do
 done
 grep -q -- "--timeout" "$t_out" || zp_fail "--help lacks the options"
 run 0 limit --help
-grep -q "^usage: zpctl .* limit CLIENT" "$t_out" ||
+grep -q "^usage: zpctl .* limit {CLIENT|default} {SIZE|none}" "$t_out" ||
     zp_fail "limit --help: $(cat "$t_out")"
 run 0 budget -h
 grep -q "budget \[SIZE|none\]" "$t_out" || zp_fail "budget -h"
