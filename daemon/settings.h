@@ -70,7 +70,8 @@ void	settings_free(struct settings *s);
 
 /*
  * Set `key` (the config file's name for it) from text.  0, or -1 with
- * *cause naming what is wrong with the value or "unknown key".
+ * *cause naming what is wrong with the value or "unknown key"; the cause
+ * may live in `s` (s->why), and lasts until the next call on it.
  */
 int	settings_set(struct settings *s, const char *key, const char *value,
 	    const char **cause);

@@ -70,18 +70,23 @@ default_text(void)
 	return text;
 }
 
-/* What settings_set() says about key=value; it must refuse it. */
+/*
+ * What settings_set() says about key=value; it must refuse it.  The cause
+ * may live in the settings, so it is copied out before they go.
+ */
 static const char *
 settings_reason(const char *key, const char *value)
 {
+	static char	 copy[128];
 	struct settings	 s;
 	const char	*why = NULL;
 
 	settings_init(&s);
 	CU_ASSERT_EQUAL(settings_set(&s, key, value, &why), -1);
-	settings_free(&s);
 	CU_ASSERT_FATAL(why != NULL);
-	return why;
+	snprintf(copy, sizeof copy, "%s", why);
+	settings_free(&s);
+	return copy;
 }
 
 /* Load `conf` and expect failure with exactly "conf:line: rest". */
