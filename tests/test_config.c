@@ -235,76 +235,43 @@ test_trailing_line(void)
 	settings_free(&s);
 }
 
+/*
+ * A file whose line `line` sets key to value: loading it fails there, with
+ * what settings_set() says about the value.
+ */
 static void
-test_bad_values(void)
+expect_refused(const char *conf, unsigned line, const char *key,
+    const char *value)
 {
 	char	*want;
 
-	write_conf("# line 1\nworkers 2\n\nbudget lots\n");
-	CU_ASSERT_FATAL(asprintf(&want, "budget: %s",
-	    settings_reason("budget", "lots")) != -1);
-	expect_error(4, want);
+	write_conf(conf);
+	CU_ASSERT_FATAL(asprintf(&want, "%s: %s", key,
+	    settings_reason(key, value)) != -1);
+	expect_error(line, want);
 	free(want);
+}
 
-	write_conf("codec gzip\n");
-	CU_ASSERT_FATAL(asprintf(&want, "codec: %s",
-	    settings_reason("codec", "gzip")) != -1);
-	expect_error(1, want);
-	free(want);
-
-	write_conf("\n\nsocket_mode 0999\n");
-	CU_ASSERT_FATAL(asprintf(&want, "socket_mode: %s",
-	    settings_reason("socket_mode", "0999")) != -1);
-	expect_error(3, want);
-	free(want);
-
-	write_conf("dedup sometimes\n");
-	CU_ASSERT_FATAL(asprintf(&want, "dedup: %s",
-	    settings_reason("dedup", "sometimes")) != -1);
-	expect_error(1, want);
-	free(want);
-
-	write_conf("busy_poll 10001\n");
-	CU_ASSERT_FATAL(asprintf(&want, "busy_poll: %s",
-	    settings_reason("busy_poll", "10001")) != -1);
-	expect_error(1, want);
-	free(want);
-
-	write_conf("max_zspage_frames 33\n");
-	CU_ASSERT_FATAL(asprintf(&want, "max_zspage_frames: %s",
-	    settings_reason("max_zspage_frames", "33")) != -1);
-	expect_error(1, want);
-	free(want);
-
+static void
+test_bad_values(void)
+{
+	expect_refused("# line 1\nworkers 2\n\nbudget lots\n", 4, "budget",
+	    "lots");
+	expect_refused("codec gzip\n", 1, "codec", "gzip");
+	expect_refused("\n\nsocket_mode 0999\n", 3, "socket_mode", "0999");
+	expect_refused("dedup sometimes\n", 1, "dedup", "sometimes");
+	expect_refused("busy_poll 10001\n", 1, "busy_poll", "10001");
+	expect_refused("max_zspage_frames 33\n", 1, "max_zspage_frames", "33");
 	/* what the pool would refuse at start, refused when read */
-	write_conf("huge_threshold 30\n");
-	CU_ASSERT_FATAL(asprintf(&want, "huge_threshold: %s",
-	    settings_reason("huge_threshold", "30")) != -1);
-	expect_error(1, want);
-	free(want);
-	write_conf("huge_threshold 4090\n");
-	CU_ASSERT_FATAL(asprintf(&want, "huge_threshold: %s",
-	    settings_reason("huge_threshold", "4090")) != -1);
-	expect_error(1, want);
-	free(want);
-
-	write_conf("log_level loud\n");
-	CU_ASSERT_FATAL(asprintf(&want, "log_level: %s",
-	    settings_reason("log_level", "loud")) != -1);
-	expect_error(1, want);
-	free(want);
+	expect_refused("huge_threshold 30\n", 1, "huge_threshold", "30");
+	expect_refused("huge_threshold 4090\n", 1, "huge_threshold", "4090");
+	expect_refused("log_level loud\n", 1, "log_level", "loud");
 }
 
 static void
 test_bad_syntax(void)
 {
-	char	*want;
-
-	write_conf("workers 2\nfrobnicate yes\n");
-	CU_ASSERT_FATAL(asprintf(&want, "frobnicate: %s",
-	    settings_reason("frobnicate", "yes")) != -1);
-	expect_error(2, want);
-	free(want);
+	expect_refused("workers 2\nfrobnicate yes\n", 2, "frobnicate", "yes");
 
 	write_conf("workers\n");
 	expect_error(1, "workers: missing value");
