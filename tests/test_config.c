@@ -236,16 +236,17 @@ test_trailing_line(void)
 }
 
 /*
- * A file whose line `line` sets key to value: loading it fails there, with
+ * A file (`text`) whose line `line` sets key to value: loading it fails
+ * there, with
  * what settings_set() says about the value.
  */
 static void
-expect_refused(const char *conf, unsigned line, const char *key,
+expect_refused(const char *text, unsigned line, const char *key,
     const char *value)
 {
 	char	*want;
 
-	write_conf(conf);
+	write_conf(text);
 	CU_ASSERT_FATAL(asprintf(&want, "%s: %s", key,
 	    settings_reason(key, value)) != -1);
 	expect_error(line, want);
