@@ -237,8 +237,7 @@ test_trailing_line(void)
 
 /*
  * A file (`text`) whose line `line` sets key to value: loading it fails
- * there, with
- * what settings_set() says about the value.
+ * there, with what settings_set() says about the value.
  */
 static void
 expect_refused(const char *text, unsigned line, const char *key,
