@@ -102,6 +102,7 @@ struct zpc_waiter {
 
 struct zp_client {
 	int			 fd;
+	pid_t			 owner;		/* the process that connected */
 	uint8_t			*staging;
 	unsigned		 nslots;
 	uint64_t		 client_id;
@@ -1218,6 +1219,7 @@ zpc_new(unsigned nslots)
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return NULL;
 	c->fd = -1;
+	c->owner = getpid();
 	c->nslots = nslots;
 	c->next_id = 1;
 	pthread_mutex_init(&c->lock, NULL);
@@ -1321,9 +1323,13 @@ zp_close(zp_client *c)
 
 	if (c == NULL)
 		return;
-	/* A forked process may hold the socket too: end it for both. */
+	/*
+	 * The process that connected ends the connection, even where a
+	 * forked child still holds the socket; a child closes its copy only.
+	 */
 	if (c->fd != -1) {
-		shutdown(c->fd, SHUT_RDWR);
+		if (getpid() == c->owner)
+			shutdown(c->fd, SHUT_RDWR);
 		close(c->fd);
 	}
 	/* Only tickets nobody collected can be left. */

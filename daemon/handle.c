@@ -148,20 +148,29 @@ handle_remove(struct handle_table *t, uint64_t h, struct handle_obj *o)
 }
 
 bool
-handle_next(const struct handle_table *t, uint32_t *cursor,
-    struct handle_obj *o)
+handle_next_until(const struct handle_table *t, uint32_t *cursor,
+    uint32_t end, struct handle_obj *o)
 {
 	uint32_t	i;
 
-	for (i = *cursor; i < t->used; i++) {
+	if (end > t->used)
+		end = t->used;
+	for (i = *cursor; i < end; i++) {
 		if (t->v[i].tag & TAG_LIVE) {
 			handle_fill(&t->v[i], o);
 			*cursor = i + 1;
 			return true;
 		}
 	}
-	*cursor = t->used;
+	*cursor = end;
 	return false;
+}
+
+bool
+handle_next(const struct handle_table *t, uint32_t *cursor,
+    struct handle_obj *o)
+{
+	return handle_next_until(t, cursor, t->used, o);
 }
 
 size_t

@@ -68,6 +68,14 @@ int	handle_remove(struct handle_table *t, uint64_t h, struct handle_obj *o);
  */
 bool	handle_next(const struct handle_table *t, uint32_t *cursor,
 	    struct handle_obj *o);
+/*
+ * The same, stopping at index `end` (at most t->used), with *cursor = end
+ * then: a walk in slices, bounded by the entries it looks at, live or not.
+ * A walk that spans changes of the table sees each entry live throughout
+ * once, the others maybe.
+ */
+bool	handle_next_until(const struct handle_table *t, uint32_t *cursor,
+	    uint32_t end, struct handle_obj *o);
 
 /* Bytes of memory the table holds. */
 size_t	handle_bytes(const struct handle_table *t);

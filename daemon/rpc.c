@@ -193,23 +193,25 @@ rpc_free(struct client *c, const wire_frame *f)
  * a free of a full batch costs), or RPC_SHARED_NOW_ADMIN for an admin's
  * list of every client (1 ms).  Larger ones would hold the loop (a million
  * pages: 15 ms, and a client could ask in a loop), so they are walked in
- * slices of RPC_SHARED_SLICE
- * entries, one every RPC_SHARED_TICK_US, while anyone asks for it, and the
- * answer is the count of the last whole walk.  A walk spans changes of the
- * table: it counts an entry live from its start to its end once, others
- * maybe.
+ * slices of RPC_SHARED_SLICE entries, one every RPC_SHARED_TICK_US, while
+ * anyone asks for it, and the answer is the count of the last whole walk.
+ * Entries, live or freed, are what is counted against these bounds.
  */
 #define RPC_SHARED_NOW		4096
 #define RPC_SHARED_NOW_ADMIN	65536
 #define RPC_SHARED_SLICE	8192
 #define RPC_SHARED_TICK_US	10000
 
-/* Walk up to max entries of c's table; returns how many it walked. */
+/*
+ * Walk up to max entries of c's table, live or freed (a table never
+ * shrinks: one that held millions costs as much to walk empty); returns
+ * how many it looked at.
+ */
 static size_t
 rpc_shared_walk(struct client *c, size_t max)
 {
 	struct handle_obj	o;
-	size_t			n = 0;
+	uint32_t		from, end;
 
 	if (!c->shared_walking) {
 		c->shared_walking = true;
@@ -217,15 +219,17 @@ rpc_shared_walk(struct client *c, size_t max)
 		c->shared_cursor = 0;
 		c->shared_partial = 0;
 	}
-	while (n < max && handle_next(&c->handles, &c->shared_cursor, &o)) {
+	from = c->shared_cursor;
+	end = c->handles.used;
+	if (end - from > max)
+		end = from + (uint32_t)max;
+	while (handle_next_until(&c->handles, &c->shared_cursor, end, &o))
 		c->shared_partial += pool_obj_refs(c->zd->pool, o.id) >= 2;
-		n++;
-	}
-	if (n < max) {
+	if (c->shared_cursor >= c->handles.used) {
 		c->shared_pages = c->shared_partial;
 		c->shared_walking = false;
 	}
-	return n;
+	return c->shared_cursor - from;
 }
 
 /* *now: what the request may still walk at once. */
@@ -234,8 +238,8 @@ rpc_shared_pages(struct client *c, size_t *now)
 {
 	struct timeval	tv = { 0, RPC_SHARED_TICK_US };
 
-	if (c->handles.live <= *now) {
-		*now -= c->handles.live;
+	if (c->handles.used <= *now) {
+		*now -= c->handles.used;
 		c->shared_walking = false;
 		rpc_shared_walk(c, SIZE_MAX);
 		return c->shared_pages;

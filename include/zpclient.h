@@ -24,7 +24,9 @@
  *     connection the same way, with ZP_EPROTO.
  *   - A connection belongs to the process that made it: after fork(), use
  *     it in the parent or the child, not both, and fork only while no
- *     thread is inside a call on it.  zp_close() in either ends it for both.
+ *     thread is inside a call on it.  zp_close() in the process that
+ *     connected ends it, for a forked child too; in a child it only
+ *     releases the child's copy.
  *   - Calls are not cancellation points: a thread cancelled inside one
  *     would leave the connection without its reader.  Disable
  *     cancellation around calls (pthread_setcancelstate) in a thread that
@@ -92,8 +94,10 @@ int	zp_connect(const struct zp_options *opts, zp_client **out);
 
 /*
  * Close the connection and free the client.  The daemon frees every page
- * this connection stored.  The connection ends even where a forked process
- * still holds its socket.  Must not race with other calls on `c`.
+ * this connection stored.  Called by the process that connected, it ends
+ * the connection even where a forked child still holds its socket; called
+ * in such a child, it only frees the child's copy.  Must not race with
+ * other calls on `c`.
  */
 void	zp_close(zp_client *c);
 

@@ -813,14 +813,15 @@ test_killed_client(void)
 }
 
 /*
- * zp_close ends the connection even while a forked child still holds its
- * socket: the daemon frees the pages at once, not when the child exits.
+ * After fork: a child's zp_close frees only its copy, and the parent's
+ * connection goes on; the parent's zp_close ends the connection even while
+ * a child still holds its socket, so the daemon frees the pages at once.
  */
 static void
 test_close_after_fork(void)
 {
 	uint64_t	 before;
-	uint8_t		*in;
+	uint8_t		*in, out[PAGE];
 	zp_handle	 h[64];
 	zp_client	*c;
 	pid_t		 pid;
@@ -830,6 +831,14 @@ test_close_after_fork(void)
 	CU_ASSERT_FATAL((in = pages_make(3ull << 40, 64)) != NULL);
 	CU_ASSERT_FATAL((c = connect_slots(0)) != NULL);
 	CU_ASSERT_EQUAL_FATAL(zp_store_batch(c, in, 64, h, NULL), 64);
+	CU_ASSERT_FATAL((pid = fork()) != -1);
+	if (pid == 0) {
+		zp_close(c);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT_EQUAL(zp_load(c, h[0], out), 0);
+	CU_ASSERT(memcmp(out, in, PAGE) == 0);
 	free(in);
 	CU_ASSERT_FATAL((pid = fork()) != -1);
 	if (pid == 0) {

@@ -166,6 +166,14 @@ for t_size in 12Q abc 1.5 "" " 1G" 1G2 16E; do
 	ctl 2 budget "$t_size"
 	err_has "zpctl: budget: bad size '$t_size'"
 done
+# A negative size is a size, not an option, whether getopt stops inside it
+# or after it.
+for t_size in -1 -1G -12; do
+	ctl 2 budget "$t_size"
+	err_has "zpctl: budget: bad size '$t_size': a size cannot be negative"
+done
+ctl 2 limit 3 -5M
+err_has "zpctl: limit: bad size '-5M': a size cannot be negative"
 ctl 2 budget 1K 2K
 err_has "one size at most"
 ctl 2 budget -1

@@ -990,6 +990,21 @@ cmd_compact(struct ctl *ctl, int argc, char **argv)
  * Options, before the command (`zpctl -j status`) or after it (`zpctl
  * status -j`).  Returns -1 to go on, or an exit code.
  */
+/*
+ * The argument getopt just refused: it moves past an argument only after
+ * its last letter ("-1" is behind optind, "-1G" still at it).
+ */
+static const char *
+ctl_bad_arg(int argc, char **argv)
+{
+	const char	*prev = argv[optind - 1];
+	size_t		 len = strlen(prev);
+
+	if (prev[0] == '-' && len > 1 && prev[len - 1] == optopt)
+		return prev;
+	return optind < argc ? argv[optind] : prev;
+}
+
 static int
 ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *optstring)
 {
@@ -1035,7 +1050,7 @@ ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *optstring)
 			if (optopt >= '0' && optopt <= '9')
 				return ctl_bad_usage(ctl, "bad size '%s': a "
 				    "size cannot be negative",
-				    argv[optind - 1]);
+				    ctl_bad_arg(argc, argv));
 			if (optopt != 0)
 				return ctl_bad_usage(ctl, "unknown option "
 				    "-%c", optopt);
