@@ -57,10 +57,10 @@
 #define CONN_READ_CHUNK	(16u * 1024)
 /* Frames of one connection handled in one turn of the loop. */
 #define CONN_TURN_FRAMES	32
-
-static const struct timeval	conn_now = { 0, 0 };
 /* Replies up to this size may skip the output buffer (conn_send_now). */
 #define CONN_LONE_REPLY_MAX	4096
+
+static const struct timeval	conn_now = { 0, 0 };
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_more_cb(evutil_socket_t, short, void *);
@@ -653,8 +653,10 @@ conn_process(struct client *c)
 		if (avail < WIRE_HEADER_LEN)
 			break;
 		if (done++ == CONN_TURN_FRAMES) {
-			/* A timer, not event_active: others' sockets are
-			   polled before it runs. */
+			/*
+			 * A timer, not event_active: the other sockets
+			 * are polled before it runs.
+			 */
 			evtimer_add(c->more_ev, &conn_now);
 			break;
 		}

@@ -10,9 +10,9 @@
  * Accepting: peer credentials (SO_PEERCRED) are taken once, at accept; a
  * connection over max_clients or over max_clients_per_uid for its uid is
  * refused with ZP_EBUSY, but for SERVER_ADMIN_RESERVE admin connections of
- * an admin's uid (refused at hello if they bring slots); one spare fd is held so that even at EMFILE a
- * waiting peer is told why rather than left hanging (conn.c tells a hello
- * whose memfd found no fd the same).
+ * an admin's uid (refused at hello if they bring slots).  One spare fd is
+ * held so that even at EMFILE a waiting peer is told why rather than left
+ * hanging (conn.c tells a hello whose memfd found no fd the same).
  *
  * Stopping (SIGTERM, SIGINT): close and unlink the socket (only one we
  * created: a socket-activated one belongs to systemd), stop reading,
