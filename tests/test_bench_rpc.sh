@@ -44,6 +44,13 @@ for key in store_mbps store_pipelined_mbps load_mbps load_pipelined_mbps \
 	    echo "$json" | grep -q "\"$key\":0\.[0-9]*[1-9]" ||
 	    fail "$key is not positive"
 done
+# The store into a growing pool brought frames in (read from the daemon's
+# arena mapping), fewer than one a page, and a frame has its cost.
+frames=$(echo "$json" |
+    sed -n 's/.*"store_new_frames_per_page":\([0-9.e+-]*\).*/\1/p')
+awk -v v="$frames" 'BEGIN { exit !(v != "" && v > 0 && v < 1) }' ||
+	fail "store_new_frames_per_page is '$frames'"
+echo "$json" | grep -q '"new_frame_us":[0-9]' || fail "new_frame_us"
 # The daemon it started is gone: nothing listens in its directory.
 pid=$(sed -n 's/^daemon .*(ours: pid \([0-9]*\),.*/\1/p' "$tmp/rpc.out")
 [ -n "$pid" ] || fail "no daemon pid in the report"

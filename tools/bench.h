@@ -64,6 +64,16 @@ double		 bench_best(const struct bench_samples *s);
  * fault per page would otherwise be timed as part of what writes it).
  * NULL on failure.
  */
+/*
+ * What bringing in one new frame costs here, in microseconds, the way the
+ * pool brings its frames in: BENCH_PROBE_FRAMES frames of a memfd of its
+ * own, each populated and written BENCH_PROBE_WRITE bytes, less the same
+ * writes to frames already in.  -1 on error.
+ */
+#define BENCH_PROBE_FRAMES	4096	/* 16 MiB, about 40 ms at 10 us */
+#define BENCH_PROBE_WRITE	1024	/* about a stored object's share */
+double		 bench_frame_us(void);
+
 void		*bench_alloc(size_t len);
 void		 bench_free(void *p, size_t len);
 

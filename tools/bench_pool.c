@@ -17,7 +17,6 @@
  * order but the totals agree to a few frames).
  */
 
-#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <err.h>
@@ -28,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bench.h"
 #include "corpus.h"
@@ -44,10 +42,6 @@
 #define TARGET_STORE_RATIO	0.90
 #define TARGET_LOAD_RATIO	0.85
 
-/* Frames of the new-frame probe: 16 MiB, about 40 ms at 10 us a frame. */
-#define PROBE_FRAMES		4096
-/* Bytes written to each probed frame: about a stored object's share. */
-#define PROBE_WRITE		1024
 
 struct pool_opts {
 	const char		*corpus;
@@ -322,47 +316,6 @@ print_classes(struct pool *p, FILE *f)
 	free(cs);
 }
 
-/*
- * What bringing in one new frame costs here, the way the pool brings its
- * frames in (pool_frames_populate), then a first write of PROBE_WRITE
- * bytes, less the same write to a frame already in.  A store into a new
- * pool pays this for every frame it reaches first; on the PVM guests of
- * docs/performance.md it is most of the gap to bare lz4.  -1 on error.
- */
-static double
-frame_probe(void)
-{
-	static uint8_t	 src[PROBE_WRITE];
-	uint8_t		*map;
-	uint64_t	 t0, t_new, t_in;
-	size_t		 len = (size_t)PROBE_FRAMES * PAGE_SIZE_4K, f;
-	bool		 no_populate = false;
-	int		 fd;
-
-	memset(src, 0x5a, sizeof src);
-	if ((fd = memfd_create("zpbench-frames", MFD_CLOEXEC)) == -1)
-		return -1;
-	if (ftruncate(fd, (off_t)len) == -1 || (map = mmap(NULL, len,
-	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		close(fd);
-		return -1;
-	}
-	t0 = bench_now_ns();
-	for (f = 0; f < PROBE_FRAMES; f++) {
-		pool_frames_populate(map + f * PAGE_SIZE_4K, 1, &no_populate);
-		memcpy(map + f * PAGE_SIZE_4K, src, sizeof src);
-	}
-	t_new = bench_now_ns() - t0;
-	t0 = bench_now_ns();
-	for (f = 0; f < PROBE_FRAMES; f++)
-		memcpy(map + f * PAGE_SIZE_4K + sizeof src, src, sizeof src);
-	t_in = bench_now_ns() - t0;
-	munmap(map, len);
-	close(fd);
-	if (t_in > t_new)
-		return 0;
-	return (double)(t_new - t_in) / PROBE_FRAMES / 1000;
-}
 
 /* One run on a fresh pool.  Exits on a setup failure. */
 static void
@@ -496,7 +449,7 @@ struct pool_report {
 	struct bench_samples	 store_ratio, load_ratio;	/* per run */
 	struct bench_samples	 refill_ratio;
 	struct bench_samples	 compact_ms;
-	struct bench_samples	 frame_us;	/* frame_probe() */
+	struct bench_samples	 frame_us;	/* bench_frame_us() */
 	struct bench_samples	 frame_ceiling;	/* per run */
 	uint64_t		 errors;
 	struct codec_bench	 cb;
@@ -561,8 +514,8 @@ report_pool(const struct pool_report *r)
 		printf(" %.2f", r->frame_us.v[i]);
 	printf("] a new frame of a memfd brought in as the pool does, then "
 	    "%u B written,\n    less that write to a frame already in (%u "
-	    "frames a run, after the codec run)\n", PROBE_WRITE,
-	    PROBE_FRAMES);
+	    "frames a run, after the codec run)\n", BENCH_PROBE_WRITE,
+	    BENCH_PROBE_FRAMES);
 }
 
 static void
@@ -904,7 +857,7 @@ measure(const struct pool_opts *o, const struct corpus *c,
 		bench_sample_add(&r->refill_ratio, div0(run.refill_mbps,
 		    one.compress_mbps.v[0]));
 
-		if ((us = frame_probe()) < 0)
+		if ((us = bench_frame_us()) < 0)
 			err(BENCH_EXIT_ERROR, "new-frame probe");
 		bench_sample_add(&r->frame_us, us);
 		bench_sample_add(&r->frame_ceiling, frame_ceiling(

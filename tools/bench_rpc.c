@@ -460,6 +460,7 @@ client_connect(const struct rpc_opts *o, const char *sock, const char *name,
 struct mem_snap {
 	uint64_t	pss_kib;	/* pool and staging left out */
 	uint64_t	rss_kib;
+	uint64_t	pool_rss_kib;	/* the pool's arena: its frames */
 	uint64_t	staging_maps;
 	uint64_t	staging_rss_kib;
 	uint64_t	fds;
@@ -479,7 +480,7 @@ mem_snapshot(pid_t pid, struct mem_snap *m)
 {
 	char		 path[64], line[512];
 	unsigned long	 kib;
-	bool		 staging = false, skip = false;
+	bool		 staging = false, pool = false, skip = false;
 	struct dirent	*de;
 	DIR		*d;
 	FILE		*f;
@@ -491,7 +492,8 @@ mem_snapshot(pid_t pid, struct mem_snap *m)
 	while (fgets(line, sizeof line, f) != NULL) {
 		if (is_mapping_header(line)) {
 			staging = strstr(line, MEMFD_STAGING) != NULL;
-			skip = staging || strstr(line, MEMFD_POOL) != NULL;
+			pool = strstr(line, MEMFD_POOL) != NULL;
+			skip = staging || pool;
 			m->staging_maps += staging;
 		} else if (sscanf(line, "Pss: %lu kB", &kib) == 1) {
 			if (!skip)
@@ -499,6 +501,8 @@ mem_snapshot(pid_t pid, struct mem_snap *m)
 		} else if (sscanf(line, "Rss: %lu kB", &kib) == 1) {
 			if (staging)
 				m->staging_rss_kib += kib;
+			else if (pool)
+				m->pool_rss_kib += kib;
 			else if (!skip)
 				m->rss_kib += kib;
 		}
@@ -1065,6 +1069,7 @@ struct phase_cpu {
 struct tput_run {
 	double		mbps[NPHASES];
 	struct phase_cpu cpu[NPHASES];
+	uint64_t	store_frames;	/* the growing store's new frames */
 	uint64_t	verified, errors;
 	char		failed[128];
 };
@@ -1199,6 +1204,7 @@ tput_run(const struct rpc_opts *o, const char *sock, pid_t dpid,
     const struct corpus *c, struct tput_run *run)
 {
 	struct cpu_snap		 cpu[NSNAPS];
+	struct mem_snap		 pool_at[2];	/* the store's start, end */
 	struct phase_sync	 ps;
 	struct client_ctx	 cx;
 	struct client_result	*res;
@@ -1260,9 +1266,13 @@ tput_run(const struct rpc_opts *o, const char *sock, pid_t dpid,
 	 * is the next gate when nothing happens in between (the store's,
 	 * which is the load's start), else a byte of its own.
 	 */
+	memset(pool_at, 0, sizeof pool_at);
 	for (ph = 0; ph < NPHASES; ph++) {
 		phase_wait(&ps);
 		cpu_snapshot(dpid, &cpu[phase_info[ph].snap]);
+		/* The pool's frames where the store begins and ends. */
+		if (ph <= PHASE_LOAD && dpid > 0)
+			mem_snapshot(dpid, &pool_at[ph]);
 		close(go[ph][1]);
 		if (ph + 1 < NPHASES &&
 		    phase_info[ph + 1].snap == phase_info[ph].snap + 1)
@@ -1278,6 +1288,9 @@ tput_run(const struct rpc_opts *o, const char *sock, pid_t dpid,
 	}
 	close(ready[0]);
 	tput_collect(o, c, res, signalled, cpu, run);
+	if (pool_at[1].pool_rss_kib > pool_at[0].pool_rss_kib)
+		run->store_frames = (pool_at[1].pool_rss_kib -
+		    pool_at[0].pool_rss_kib) / 4;
 	munmap(res, reslen);
 }
 
@@ -1533,6 +1546,8 @@ struct rpc_report {
 		struct bench_samples	wall, clients, loop, workers;
 		struct bench_samples	others, steal;
 	}			 cpu[NPHASES];
+	/* The growing store's new frames a page, and what one costs here. */
+	struct bench_samples	 store_frames, frame_us;
 	uint64_t		 verified;	/* fewest in any run */
 	uint64_t		 errors;	/* every run, and latency */
 	char			 failed[128];
@@ -1590,7 +1605,8 @@ report_idle(const struct rpc_report *r)
  * clients share the CPUs, so their cost bounds what any daemon can do.
  */
 static void
-report_cpu(const char *phase, const struct cpu_samples *cs, double codec_mbps)
+report_cpu(const char *phase, const struct cpu_samples *cs, double codec_mbps,
+    double frames, double frame_us)
 {
 	double	wall = bench_median(&cs->wall), cl = bench_median(&cs->clients);
 	double	lo = bench_median(&cs->loop), wk = bench_median(&cs->workers);
@@ -1615,6 +1631,12 @@ report_cpu(const char *phase, const struct cpu_samples *cs, double codec_mbps)
 	    div0(bare * (double)ncpu, TARGET_PARALLEL * (cl + lo + bare)),
 	    TARGET_PARALLEL,
 	    div0(bare * (double)ncpu, TARGET_PARALLEL * (cl + bare)));
+	if (frames <= 0)
+		return;
+	printf("    %.2f with the pool's new frames too (%.3f a page, "
+	    "new_frame_us %.2f each)\n", div0(bare * (double)ncpu,
+	    TARGET_PARALLEL * (cl + lo + bare + frames * frame_us)), frames,
+	    frame_us);
 }
 
 static void
@@ -1649,7 +1671,9 @@ report_tput(const struct rpc_report *r)
 	for (ph = 0; ph < NPHASES; ph++)
 		report_cpu(phase_info[ph].name, &r->cpu[ph],
 		    bench_median(phase_info[ph].store ? &r->cb.compress_mbps :
-		    &r->cb.decompress_mbps));
+		    &r->cb.decompress_mbps), ph == PHASE_STORE ?
+		    bench_median(&r->store_frames) : 0,
+		    bench_median(&r->frame_us));
 }
 
 static void
@@ -1785,6 +1809,10 @@ report_json(const struct rpc_report *r)
 	}
 	bench_json_double(&j, "store_others_cpu_us_per_page",
 	    bench_median(&r->cpu[PHASE_STORE].others));
+	bench_json_maybe(&j, "store_new_frames_per_page",
+	    r->store_frames.n > 0, bench_median(&r->store_frames));
+	bench_json_maybe(&j, "new_frame_us", r->frame_us.n > 0,
+	    bench_median(&r->frame_us));
 	bench_json_double(&j, "rtt_p50_us", bench_median(&r->ping.any.p50));
 	bench_json_double(&j, "rtt_p99_us", bench_median(&r->ping.any.p99));
 	bench_json_maybe(&j, "rtt_same_cpu_p50_us", r->ping.pinned,
@@ -1975,6 +2003,7 @@ measure_batched(const struct rpc_opts *o, const char *sock, pid_t dpid,
 	struct codec_bench	 one;
 	struct codec_spec	 lz4 = { .id = CODEC_LZ4, .level = 1 };
 	const char		*cause;
+	double			 us;
 	unsigned		 i;
 	enum phase		 ph;
 
@@ -2005,6 +2034,11 @@ measure_batched(const struct rpc_opts *o, const char *sock, pid_t dpid,
 			bench_sample_add(&r->ratio[ph], div0(run.mbps[ph],
 			    TARGET_PARALLEL * (phase_info[ph].store ?
 			    one.compress_mbps.v[0] : one.decompress_mbps.v[0])));
+		if (run.store_frames > 0 && (us = bench_frame_us()) >= 0) {
+			bench_sample_add(&r->store_frames,
+			    div0((double)run.store_frames, (double)c->npages));
+			bench_sample_add(&r->frame_us, us);
+		}
 	}
 }
 

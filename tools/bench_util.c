@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "page.h"
+#include "pool.h"
 
 uint64_t
 bench_now_ns(void)
@@ -300,4 +302,44 @@ bench_json_end(struct bench_json *j)
 {
 	fputs("}\n", j->f);
 	fflush(j->f);
+}
+
+/*
+ * A store into a new pool pays this for every frame it reaches first
+ * (pool_frames_populate); on the PVM guests of docs/performance.md it is
+ * much of the gap to bare lz4.
+ */
+double
+bench_frame_us(void)
+{
+	static uint8_t	 src[BENCH_PROBE_WRITE];
+	uint8_t		*map;
+	uint64_t	 t0, t_new, t_in;
+	size_t		 len = (size_t)BENCH_PROBE_FRAMES * PAGE_SIZE_4K, f;
+	bool		 no_populate = false;
+	int		 fd;
+
+	memset(src, 0x5a, sizeof src);
+	if ((fd = memfd_create("zpbench-frames", MFD_CLOEXEC)) == -1)
+		return -1;
+	if (ftruncate(fd, (off_t)len) == -1 || (map = mmap(NULL, len,
+	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	t0 = bench_now_ns();
+	for (f = 0; f < BENCH_PROBE_FRAMES; f++) {
+		pool_frames_populate(map + f * PAGE_SIZE_4K, 1, &no_populate);
+		memcpy(map + f * PAGE_SIZE_4K, src, sizeof src);
+	}
+	t_new = bench_now_ns() - t0;
+	t0 = bench_now_ns();
+	for (f = 0; f < BENCH_PROBE_FRAMES; f++)
+		memcpy(map + f * PAGE_SIZE_4K + sizeof src, src, sizeof src);
+	t_in = bench_now_ns() - t0;
+	munmap(map, len);
+	close(fd);
+	if (t_in > t_new)
+		return 0;
+	return (double)(t_new - t_in) / BENCH_PROBE_FRAMES / 1000;
 }
