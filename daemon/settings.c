@@ -296,8 +296,10 @@ set_huge_threshold(struct settings *s, const char *v, const char **cause)
 	if (parse_unsigned(s, v, 0, POOL_HUGE_THRESHOLD_MAX, &s->huge_threshold,
 	    cause) != 0 || (s->huge_threshold != 0 &&
 	    s->huge_threshold < POOL_HUGE_THRESHOLD_MIN)) {
-		*cause = "huge_threshold must be 0 (the pool's own) or 64 to "
-		    "4080";
+		snprintf(s->why, sizeof s->why, "huge_threshold must be 0 "
+		    "(the pool's own) or %u to %u", POOL_HUGE_THRESHOLD_MIN,
+		    POOL_HUGE_THRESHOLD_MAX);
+		*cause = s->why;
 		return -1;
 	}
 	return 0;

@@ -42,7 +42,6 @@
 #define TARGET_STORE_RATIO	0.90
 #define TARGET_LOAD_RATIO	0.85
 
-
 struct pool_opts {
 	const char		*corpus;
 	struct codec_spec	 codec;
@@ -315,7 +314,6 @@ print_classes(struct pool *p, FILE *f)
 	    100.0 * (double)w.holes / b);
 	free(cs);
 }
-
 
 /* One run on a fresh pool.  Exits on a setup failure. */
 static void

@@ -987,10 +987,6 @@ cmd_compact(struct ctl *ctl, int argc, char **argv)
 }
 
 /*
- * Options, before the command (`zpctl -j status`) or after it (`zpctl
- * status -j`).  Returns -1 to go on, or an exit code.
- */
-/*
  * The argument getopt just refused: it moves past an argument only after
  * its last letter ("-1" is behind optind, "-1G" still at it).
  */
@@ -1005,6 +1001,10 @@ ctl_bad_arg(int argc, char **argv)
 	return optind < argc ? argv[optind] : prev;
 }
 
+/*
+ * Options, before the command (`zpctl -j status`) or after it (`zpctl
+ * status -j`).  Returns -1 to go on, or an exit code.
+ */
 static int
 ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *optstring)
 {
